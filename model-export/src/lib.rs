@@ -1,0 +1,2 @@
+//! Screener export: writes trained burn modules as ONNX graphs into a model bundle.
+//! Placeholder: the model-bundle issue builds it.
