@@ -9,6 +9,7 @@ packages=(
   dcmtk                                 # storescu, storescp, dcmdump: real DICOM peers for tests
   dicom3tools                           # dciodvfy: validates the DICOM files we write
   libgdcm-tools                         # gdcmconv: JPEG 2000 encoder and an independent decoder for tests
+  dcm2niix                              # reference DICOM -> NIfTI converter for geometry tests
   python3-venv
 )
 
