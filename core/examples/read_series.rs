@@ -5,7 +5,10 @@ fn main() {
     match screener_core::dicom_series::read_series_folder(std::path::Path::new(&folder)) {
         Ok(s) => {
             let v = &s.volume;
-            let (min, max) = v.data.iter().fold((f32::MAX, f32::MIN), |(a, b), &x| (a.min(x), b.max(x)));
+            let (min, max) = v
+                .data
+                .iter()
+                .fold((f32::MAX, f32::MIN), |(a, b), &x| (a.min(x), b.max(x)));
             println!(
                 "dims {:?} geometry {:?} tilt {:.2} restacked {} HU [{min}, {max}] in {:.3} s",
                 v.dims(),

@@ -269,7 +269,10 @@ mod tests {
         // One step along i moves 0.8 mm along the first direction vector.
         let a = g.voxel_to_patient(VoxelPoint([0.0, 0.0, 0.0])).0;
         let b = g.voxel_to_patient(VoxelPoint([1.0, 0.0, 0.0])).0;
-        assert!(close([b[0] - a[0], b[1] - a[1], b[2] - a[2]], [0.8 * c, 0.8 * s, 0.0]));
+        assert!(close(
+            [b[0] - a[0], b[1] - a[1], b[2] - a[2]],
+            [0.8 * c, 0.8 * s, 0.0]
+        ));
     }
 
     #[test]
@@ -281,7 +284,10 @@ mod tests {
         };
         assert!(!g.is_orthonormal(1e-6));
         let v = [4.0, 5.0, 6.0];
-        assert!(close(g.patient_to_voxel(g.voxel_to_patient(VoxelPoint(v))).0, v));
+        assert!(close(
+            g.patient_to_voxel(g.voxel_to_patient(VoxelPoint(v))).0,
+            v
+        ));
     }
 
     #[test]

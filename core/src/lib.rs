@@ -7,8 +7,11 @@
 
 pub mod dicom_series;
 pub mod geometry;
+pub mod input;
+pub mod metrics;
 pub mod nifti_io;
 pub mod nrrd_io;
+pub mod patches;
 pub mod volume;
 
 pub use geometry::{Dims, Geometry, PatientPoint, VoxelPoint};

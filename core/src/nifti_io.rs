@@ -125,9 +125,21 @@ fn qform_columns(h: &NiftiHeader) -> ([[f64; 3]; 3], [f64; 3]) {
     let (b, c, d) = (h.quatern_b as f64, h.quatern_c as f64, h.quatern_d as f64);
     let a = (1.0 - (b * b + c * c + d * d)).max(0.0).sqrt();
     let r = [
-        [a * a + b * b - c * c - d * d, 2.0 * (b * c - a * d), 2.0 * (b * d + a * c)],
-        [2.0 * (b * c + a * d), a * a + c * c - b * b - d * d, 2.0 * (c * d - a * b)],
-        [2.0 * (b * d - a * c), 2.0 * (c * d + a * b), a * a + d * d - c * c - b * b],
+        [
+            a * a + b * b - c * c - d * d,
+            2.0 * (b * c - a * d),
+            2.0 * (b * d + a * c),
+        ],
+        [
+            2.0 * (b * c + a * d),
+            a * a + c * c - b * b - d * d,
+            2.0 * (c * d - a * b),
+        ],
+        [
+            2.0 * (b * d - a * c),
+            2.0 * (c * d + a * b),
+            a * a + d * d - c * c - b * b,
+        ],
     ];
     let qfac = if h.pixdim[0] < 0.0 { -1.0 } else { 1.0 };
     let scale = [
@@ -145,7 +157,9 @@ fn qform_columns(h: &NiftiHeader) -> ([[f64; 3]; 3], [f64; 3]) {
 /// A header carrying `g` as sform and (for orthonormal axes) qform.
 fn header_for(g: &Geometry) -> NiftiHeader {
     let mut h = NiftiHeader::default();
-    let ras_dir = g.direction.map(|d| [0, 1, 2].map(|r| d[r] * RAS_FROM_LPS[r]));
+    let ras_dir = g
+        .direction
+        .map(|d| [0, 1, 2].map(|r| d[r] * RAS_FROM_LPS[r]));
     let ras_origin = [0, 1, 2].map(|r| g.origin[r] * RAS_FROM_LPS[r]);
     let mut srow = [[0f32; 4]; 3];
     for (r, row) in srow.iter_mut().enumerate() {
@@ -158,7 +172,16 @@ fn header_for(g: &Geometry) -> NiftiHeader {
     h.srow_y = srow[1];
     h.srow_z = srow[2];
     h.sform_code = 1;
-    h.pixdim = [1.0, g.spacing[0] as f32, g.spacing[1] as f32, g.spacing[2] as f32, 1.0, 1.0, 1.0, 1.0];
+    h.pixdim = [
+        1.0,
+        g.spacing[0] as f32,
+        g.spacing[1] as f32,
+        g.spacing[2] as f32,
+        1.0,
+        1.0,
+        1.0,
+        1.0,
+    ];
     h.xyzt_units = 2; // millimetres
     match quaternion(ras_dir) {
         Some((qfac, [b, c, d])) if g.is_orthonormal(1e-4) => {

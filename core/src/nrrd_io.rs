@@ -50,10 +50,7 @@ pub fn read_nrrd(path: &Path) -> Result<Volume<f32>, NrrdError> {
     };
     let needed = dims.len() * sample.size;
     if bytes.len() < needed {
-        return Err(header.unsupported(format!(
-            "{} data bytes for {needed} expected",
-            bytes.len()
-        )));
+        return Err(header.unsupported(format!("{} data bytes for {needed} expected", bytes.len())));
     }
     // Raw data may be preceded by bytes to skip only when 'byte skip' says so; we read
     // attached data right after the header, so take the last `needed` bytes for byte skip -1.
@@ -69,8 +66,8 @@ pub fn read_nrrd(path: &Path) -> Result<Volume<f32>, NrrdError> {
         .chunks_exact(sample.size)
         .map(|b| sample.decode(b, big_endian))
         .collect();
-    let data = Array3::from_shape_vec(dims.shape(), values)
-        .expect("value count matches the dimensions");
+    let data =
+        Array3::from_shape_vec(dims.shape(), values).expect("value count matches the dimensions");
     Ok(Volume::new(data, geometry))
 }
 
@@ -307,7 +304,9 @@ mod tests {
     }
 
     fn values() -> Vec<u8> {
-        (0..24i16).flat_map(|v| (v * 10 - 100).to_le_bytes()).collect()
+        (0..24i16)
+            .flat_map(|v| (v * 10 - 100).to_le_bytes())
+            .collect()
     }
 
     #[test]

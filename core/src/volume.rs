@@ -61,7 +61,8 @@ mod tests {
 
     #[test]
     fn indexing_is_column_row_slice() {
-        let mut v: Volume<i32> = Volume::zeros(Dims::new(4, 3, 2), Geometry::axial([0.0; 3], [1.0; 3]));
+        let mut v: Volume<i32> =
+            Volume::zeros(Dims::new(4, 3, 2), Geometry::axial([0.0; 3], [1.0; 3]));
         v.data[[1, 2, 3]] = 7;
         assert_eq!(*v.at(3, 2, 1), 7);
         assert_eq!(v.dims(), Dims::new(4, 3, 2));

@@ -44,7 +44,11 @@ fn run(cmd: &str, args: &[&str]) {
         .args(args)
         .output()
         .unwrap_or_else(|e| panic!("{cmd} not runnable ({e}); run scripts/install-system-deps.sh"));
-    assert!(out.status.success(), "{cmd} {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{cmd} {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 fn read(dir: &Path) -> LoadedSeries {
@@ -83,7 +87,10 @@ fn every_shared_series_reads_the_same_whatever_the_file_order() {
         // Air outside the body and bone inside: the rescale was applied.
         let min = v.data.iter().cloned().fold(f32::MAX, f32::min);
         let max = v.data.iter().cloned().fold(f32::MIN, f32::max);
-        assert!(min <= -1000.0 && max > 700.0, "{name}: HU range [{min}, {max}]");
+        assert!(
+            min <= -1000.0 && max > 700.0,
+            "{name}: HU range [{min}, {max}]"
+        );
     }
 }
 
@@ -94,7 +101,11 @@ fn slices_are_stacked_by_position_not_by_instance_number() {
     let loaded = read(&dir);
     let g = loaded.volume.geometry;
     // Every file's position is exactly where its slice index says it is.
-    let first = loaded.volume.data.index_axis(ndarray::Axis(0), 0).to_owned();
+    let first = loaded
+        .volume
+        .data
+        .index_axis(ndarray::Axis(0), 0)
+        .to_owned();
     let lowest = series
         .instances
         .iter()
@@ -118,16 +129,29 @@ fn gantry_tilt_is_resampled_onto_an_orthogonal_grid() {
     let dir = shared_ct("dcm-qa-ct-ge-head-tilt");
     let loaded = read(shuffled_copy(&dicom_files(&dir), 7).path());
     assert!(loaded.restacked);
-    assert!((loaded.tilt_degrees - 18.5).abs() < 0.1, "{}", loaded.tilt_degrees);
+    assert!(
+        (loaded.tilt_degrees - 18.5).abs() < 0.1,
+        "{}",
+        loaded.tilt_degrees
+    );
     let g = loaded.volume.geometry;
     assert!(g.is_orthonormal(1e-9));
     // The slice (k) axis is the slice normal, not the table direction.
     let n = g.slice_normal();
-    assert!((n[0] * g.direction[2][0] + n[1] * g.direction[2][1] + n[2] * g.direction[2][2] - 1.0).abs() < 1e-9);
+    assert!(
+        (n[0] * g.direction[2][0] + n[1] * g.direction[2][1] + n[2] * g.direction[2][2] - 1.0)
+            .abs()
+            < 1e-9
+    );
     // 4 mm then 7 mm slices over 151.9 mm along z, i.e. 144 mm along the normal.
     let extent = g.spacing[2] * (loaded.volume.dims().k - 1) as f64;
     assert!((extent - 144.0).abs() < 4.5, "extent {extent}");
-    let brain = loaded.volume.data.iter().filter(|&&v| (20.0..60.0).contains(&v)).count();
+    let brain = loaded
+        .volume
+        .data
+        .iter()
+        .filter(|&&v| (20.0..60.0).contains(&v))
+        .count();
     assert!(brain > 100_000, "{brain} brain voxels");
 }
 
@@ -151,7 +175,11 @@ fn every_lossless_transfer_syntax_decodes_to_the_original_values() {
         ("JPEG 2000 lossless", "gdcmconv", &["--j2k"]),
     ];
     for (name, tool, args) in cases {
-        let input = if tool == "gdcmconv" { explicit.path() } else { src.path() };
+        let input = if tool == "gdcmconv" {
+            explicit.path()
+        } else {
+            src.path()
+        };
         let out = transcode(input, tool, args);
         let decoded = read(out.path());
         assert_eq!(decoded.volume.geometry, reference.volume.geometry, "{name}");
@@ -195,7 +223,10 @@ fn jpeg_extended_is_refused_with_a_clear_error() {
     let e = error_of(transcode(src.path(), "dcmcjpeg", &["+ee"]).path());
     let text = e.to_string();
     assert!(matches!(e, SeriesError::Decode { .. }), "{text}");
-    assert!(text.contains("1.2.840.10008.1.2.4.51") && text.contains("00-slice06"), "{text}");
+    assert!(
+        text.contains("1.2.840.10008.1.2.4.51") && text.contains("00-slice06"),
+        "{text}"
+    );
 }
 
 fn transcode(input: &Path, tool: &str, args: &[&str]) -> tempfile::TempDir {
@@ -228,7 +259,10 @@ fn small_series() -> (tempfile::TempDir, Vec<PathBuf>) {
 }
 
 fn modify(file: &Path, assignment: &str) {
-    run("dcmodify", &["-nb", "-m", assignment, file.to_str().unwrap()]);
+    run(
+        "dcmodify",
+        &["-nb", "-m", assignment, file.to_str().unwrap()],
+    );
 }
 
 fn error_of(dir: &Path) -> SeriesError {
@@ -243,7 +277,10 @@ fn non_ct_modality_is_reported_with_its_file() {
     let (dir, files) = small_series();
     modify(&files[3], "(0008,0060)=MR");
     let e = error_of(dir.path());
-    assert!(matches!(e, SeriesError::NotCt { ref path, .. } if path == &files[3]), "{e}");
+    assert!(
+        matches!(e, SeriesError::NotCt { ref path, .. } if path == &files[3]),
+        "{e}"
+    );
     assert!(e.to_string().contains("s3.dcm") && e.to_string().contains("MR"));
 }
 
@@ -259,7 +296,8 @@ fn missing_slice_is_reported_with_its_position() {
             gap_mm,
             ..
         } => {
-            let names = [&before, &after].map(|p| p.file_name().unwrap().to_str().unwrap().to_owned());
+            let names =
+                [&before, &after].map(|p| p.file_name().unwrap().to_str().unwrap().to_owned());
             let mut names = names.to_vec();
             names.sort();
             assert_eq!(names, ["s3.dcm", "s5.dcm"]);
@@ -279,7 +317,10 @@ fn duplicate_position_names_both_files() {
     let e = error_of(dir.path());
     assert!(matches!(e, SeriesError::DuplicatePosition { .. }), "{e}");
     let text = e.to_string();
-    assert!(text.contains("copy.dcm") && text.contains("s2.dcm"), "{text}");
+    assert!(
+        text.contains("copy.dcm") && text.contains("s2.dcm"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -297,13 +338,22 @@ fn inconsistent_rows_and_pixel_spacing_are_reported() {
     modify(&files[6], "(0028,0030)=0.5\\0.5");
     let e = error_of(dir.path());
     assert!(
-        matches!(e, SeriesError::InconsistentImage { what: "PixelSpacing", .. }),
+        matches!(
+            e,
+            SeriesError::InconsistentImage {
+                what: "PixelSpacing",
+                ..
+            }
+        ),
         "{e}"
     );
     let (dir, files) = small_series();
     modify(&files[1], "(0028,0010)=256");
     let e = error_of(dir.path());
-    assert!(matches!(e, SeriesError::InconsistentImage { what: "Rows", .. }), "{e}");
+    assert!(
+        matches!(e, SeriesError::InconsistentImage { what: "Rows", .. }),
+        "{e}"
+    );
 }
 
 #[test]
@@ -332,7 +382,10 @@ fn a_folder_with_two_series_is_split_by_series_uid() {
     let scan = scan_folder(dir.path()).unwrap();
     assert_eq!(scan.series.len(), 2);
     assert!(scan.series.iter().all(|s| s.instances.len() == 4));
-    assert!(matches!(error_of(dir.path()), SeriesError::SeveralSeries { count: 2, .. }));
+    assert!(matches!(
+        error_of(dir.path()),
+        SeriesError::SeveralSeries { count: 2, .. }
+    ));
 }
 
 fn fixture(name: &str) -> PathBuf {
@@ -348,7 +401,13 @@ fn enhanced_multiframe_ct_reads_like_its_single_frame_source() {
     let single = read(&fixture("oblique-single-frame"));
     let multi = read(&fixture("legacy-converted-enhanced"));
     assert_eq!(single.volume.dims(), screener_core::Dims::new(32, 24, 5));
-    assert!(multi.volume.geometry.max_difference(&single.volume.geometry) < 1e-9);
+    assert!(
+        multi
+            .volume
+            .geometry
+            .max_difference(&single.volume.geometry)
+            < 1e-9
+    );
     assert_eq!(multi.volume.data, single.volume.data);
     // Oblique rows: the in-plane axes follow ImageOrientationPatient.
     assert_eq!(single.volume.geometry.direction[0], [0.8, 0.6, 0.0]);

@@ -26,7 +26,11 @@ fn dcm2niix_output_and_our_dicom_reader_agree_voxel_by_voxel() {
             .arg(shared_ct(series))
             .output()
             .expect("dcm2niix not runnable; run scripts/install-system-deps.sh");
-        assert!(status.status.success(), "{}", String::from_utf8_lossy(&status.stderr));
+        assert!(
+            status.status.success(),
+            "{}",
+            String::from_utf8_lossy(&status.stderr)
+        );
         let nifti = read_nifti(&out.path().join("ct.nii")).unwrap();
         assert_eq!(nifti.dims().len(), dicom.dims().len(), "{series}");
         let d = dicom.dims();
@@ -34,10 +38,15 @@ fn dcm2niix_output_and_our_dicom_reader_agree_voxel_by_voxel() {
         for k in (0..d.k).step_by(3) {
             for j in (0..d.j).step_by(37) {
                 for i in (0..d.i).step_by(41) {
-                    let p = dicom.geometry.voxel_to_patient(VoxelPoint([i as f64, j as f64, k as f64]));
+                    let p = dicom
+                        .geometry
+                        .voxel_to_patient(VoxelPoint([i as f64, j as f64, k as f64]));
                     let v = nifti.geometry.patient_to_voxel(p).0;
                     let idx = v.map(|x| x.round());
-                    assert!(v.iter().zip(idx).all(|(a, b)| (a - b).abs() < 1e-3), "{series}: {v:?}");
+                    assert!(
+                        v.iter().zip(idx).all(|(a, b)| (a - b).abs() < 1e-3),
+                        "{series}: {v:?}"
+                    );
                     let got = *nifti.at(idx[0] as usize, idx[1] as usize, idx[2] as usize);
                     assert_eq!(got, *dicom.at(i, j, k), "{series} at {:?}", [i, j, k]);
                     compared += 1;
@@ -57,7 +66,12 @@ fn totalsegmentator_nifti_reads_with_its_sform() {
     assert_eq!(ct.geometry.direction[0], [-1.0, 0.0, 0.0]);
     assert!((ct.geometry.origin[0] - 177.95632935).abs() < 1e-4);
     let seg = read_nifti(&shared_ct("totalsegmentator/example_seg.nii.gz")).unwrap();
-    assert_eq!(seg.geometry, read_nifti(&shared_ct("totalsegmentator/example_ct_sm.nii.gz")).unwrap().geometry);
+    assert_eq!(
+        seg.geometry,
+        read_nifti(&shared_ct("totalsegmentator/example_ct_sm.nii.gz"))
+            .unwrap()
+            .geometry
+    );
     // Written and read back, the volume keeps values and geometry.
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("copy.nii.gz");

@@ -75,7 +75,10 @@ pub fn instance_header_from(
         Some(_) => attr.int(tags::NUMBER_OF_FRAMES, "NumberOfFrames")?.max(1) as u32,
         None => 1,
     };
-    let frames = if obj.get(tags::PER_FRAME_FUNCTIONAL_GROUPS_SEQUENCE).is_some() {
+    let frames = if obj
+        .get(tags::PER_FRAME_FUNCTIONAL_GROUPS_SEQUENCE)
+        .is_some()
+    {
         attr.functional_group_frames(number_of_frames)?
     } else {
         if number_of_frames > 1 {
@@ -159,7 +162,12 @@ impl Attributes<'_> {
     }
 
     fn frame_from(&self, frame: u32, sources: &[&Obj]) -> Result<FrameHeader, SeriesError> {
-        let p = self.required(sources, tags::IMAGE_POSITION_PATIENT, "ImagePositionPatient", 3)?;
+        let p = self.required(
+            sources,
+            tags::IMAGE_POSITION_PATIENT,
+            "ImagePositionPatient",
+            3,
+        )?;
         let o = self.required(
             sources,
             tags::IMAGE_ORIENTATION_PATIENT,

@@ -173,7 +173,11 @@ pub fn layout_series(instances: &[InstanceHeader]) -> Result<SeriesLayout, Serie
         columns: first.columns as usize,
         stacked: Geometry {
             origin,
-            spacing: [reference.pixel_spacing[1], reference.pixel_spacing[0], spacing],
+            spacing: [
+                reference.pixel_spacing[1],
+                reference.pixel_spacing[0],
+                spacing,
+            ],
             direction: [row_dir, col_dir, normal],
         },
         needs_restack: uneven || tilted,

@@ -19,15 +19,14 @@ pub fn decode_series(
 ) -> Result<Array3<f32>, SeriesError> {
     let mut data = Array3::<f32>::zeros((layout.frames.len(), layout.rows, layout.columns));
     // Hand each file the slices it fills.
-    let mut per_file: Vec<Vec<(u32, f64, f64, ArrayViewMut2<f32>)>> =
-        (0..instances.len()).map(|_| Vec::new()).collect();
+    let mut per_file: Vec<Vec<SliceTarget>> = (0..instances.len()).map(|_| Vec::new()).collect();
     for (placed, slice) in layout.frames.iter().zip(data.axis_iter_mut(Axis(0))) {
-        per_file[placed.instance].push((
-            placed.frame,
-            placed.rescale_slope,
-            placed.rescale_intercept,
+        per_file[placed.instance].push(SliceTarget {
+            frame: placed.frame,
+            slope: placed.rescale_slope as f32,
+            intercept: placed.rescale_intercept as f32,
             slice,
-        ));
+        });
     }
     per_file
         .into_par_iter()
@@ -37,10 +36,15 @@ pub fn decode_series(
     Ok(data)
 }
 
-fn decode_file(
-    inst: &InstanceHeader,
-    targets: Vec<(u32, f64, f64, ArrayViewMut2<f32>)>,
-) -> Result<(), SeriesError> {
+/// One frame of a file and the volume slice it is decoded into.
+struct SliceTarget<'a> {
+    frame: u32,
+    slope: f32,
+    intercept: f32,
+    slice: ArrayViewMut2<'a, f32>,
+}
+
+fn decode_file(inst: &InstanceHeader, targets: Vec<SliceTarget>) -> Result<(), SeriesError> {
     let path = inst.path.as_path();
     let decode_error = |reason: String| SeriesError::Decode {
         path: path.to_owned(),
@@ -70,7 +74,13 @@ fn decode_file(
     let frame_len = pixels.rows() as usize * pixels.columns() as usize;
     let frame_bytes = frame_len * format.bytes;
     let raw = pixels.data();
-    for (frame, slope, intercept, mut slice) in targets {
+    for SliceTarget {
+        frame,
+        slope,
+        intercept,
+        mut slice,
+    } in targets
+    {
         let start = frame as usize * frame_bytes;
         let bytes = raw.get(start..start + frame_bytes).ok_or_else(|| {
             decode_error(format!(
@@ -84,7 +94,7 @@ fn decode_file(
         if out.len() != frame_len {
             return Err(unsupported(path, "frame size differs from Rows x Columns"));
         }
-        format.convert(bytes, out, slope as f32, intercept as f32);
+        format.convert(bytes, out, slope, intercept);
     }
     Ok(())
 }

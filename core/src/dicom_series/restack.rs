@@ -5,8 +5,8 @@
 //! output voxel is found by bilinear interpolation within the two nearest slices and linear
 //! interpolation between them; voxels outside every slice's field of view are air (-1024 HU).
 
-use ndarray::{Array3, ArrayView2, Axis};
 use ndarray::parallel::prelude::*;
+use ndarray::{Array3, ArrayView2, Axis};
 
 use crate::geometry::{Dims, Geometry, VoxelPoint};
 use crate::volume::CtVolume;
@@ -34,7 +34,9 @@ pub fn restack(stacked: &Array3<f32>, layout: &SeriesLayout) -> CtVolume {
         ((v_max - v_min) / sy).round() as usize + 1,
         (last / sz).round() as usize + 1,
     );
-    let origin = g.voxel_to_patient(VoxelPoint([u_min / sx, v_min / sy, 0.0])).0;
+    let origin = g
+        .voxel_to_patient(VoxelPoint([u_min / sx, v_min / sy, 0.0]))
+        .0;
     let geometry = Geometry { origin, ..*g };
 
     let mut out = Array3::<f32>::from_elem(dims.shape(), OUTSIDE_HU);
@@ -55,8 +57,16 @@ pub fn restack(stacked: &Array3<f32>, layout: &SeriesLayout) -> CtVolume {
             for ((j, i), value) in plane.indexed_iter_mut() {
                 let u = u_min + i as f64 * sx;
                 let v = v_min + j as f64 * sy;
-                let pa = bilinear(&sa, (u - a.in_plane_offset[0]) / sx, (v - a.in_plane_offset[1]) / sy);
-                let pb = bilinear(&sb, (u - b.in_plane_offset[0]) / sx, (v - b.in_plane_offset[1]) / sy);
+                let pa = bilinear(
+                    &sa,
+                    (u - a.in_plane_offset[0]) / sx,
+                    (v - a.in_plane_offset[1]) / sy,
+                );
+                let pb = bilinear(
+                    &sb,
+                    (u - b.in_plane_offset[0]) / sx,
+                    (v - b.in_plane_offset[1]) / sy,
+                );
                 *value = match (pa, pb) {
                     (Some(x), Some(y)) => ((1.0 - w) * x as f64 + w * y as f64) as f32,
                     (Some(x), None) if w < 0.5 => x,

@@ -29,10 +29,7 @@ pub fn scan_folder(folder: &Path) -> Result<FolderScan, SeriesError> {
     let mut files = Vec::new();
     collect_files(folder, &mut files)?;
     files.sort();
-    let headers: Vec<_> = files
-        .par_iter()
-        .map(|p| read_instance_header(p))
-        .collect();
+    let headers: Vec<_> = files.par_iter().map(|p| read_instance_header(p)).collect();
     let mut by_series: BTreeMap<String, SeriesFiles> = BTreeMap::new();
     let mut unreadable = Vec::new();
     for h in headers {
