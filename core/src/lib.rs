@@ -12,6 +12,7 @@ pub mod metrics;
 pub mod nifti_io;
 pub mod nrrd_io;
 pub mod patches;
+pub mod preprocess;
 pub mod volume;
 
 pub use geometry::{Dims, Geometry, PatientPoint, VoxelPoint};
