@@ -3,4 +3,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-system-deps.sh
+bash scripts/fetch-onnxruntime.sh
 exec cargo run --release --locked -p screener-daemon --bin screener -- serve "$@"

@@ -5,6 +5,7 @@
 //! metrics and the synthetic CT phantoms. It is not for networking, databases or neural
 //! network runtimes: it depends on none of tokio, sqlx, ort or burn.
 
+pub mod bundle;
 pub mod dicom_series;
 pub mod geometry;
 pub mod input;
@@ -12,6 +13,7 @@ pub mod metrics;
 pub mod nifti_io;
 pub mod nrrd_io;
 pub mod patches;
+pub mod phantom;
 pub mod preprocess;
 pub mod volume;
 

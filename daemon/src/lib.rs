@@ -1,6 +1,11 @@
 //! screener-daemon: the Screener DICOM node. For now only the command line exists; the
 //! listener, engine, writers, store and web page arrive with their issues.
 
+pub mod dicom;
+pub mod engine;
+pub mod score_cmd;
+pub mod writers;
+
 use std::path::Path;
 
 use anyhow::Context;

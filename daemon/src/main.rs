@@ -25,6 +25,10 @@ enum Command {
         /// A DICOM series folder, a .nii/.nii.gz file or a .nrrd file.
         input: PathBuf,
     },
+    /// Score one CT: anomaly map, abnormal mask and summary.json in the output folder.
+    Score(screener_daemon::score_cmd::ScoreArgs),
+    /// Run the DICOM listener alone: receive, spool and group series (no scoring).
+    Listen(screener_daemon::dicom::cli::ListenArgs),
 }
 
 fn main() -> ExitCode {
@@ -35,6 +39,17 @@ fn main() -> ExitCode {
             Ok(())
         }
         Command::Inspect { input } => screener_daemon::inspect(&input),
+        Command::Score(args) => screener_daemon::score_cmd::run_score(args).map(|s| {
+            println!(
+                "study score {:.3} (threshold {:.3}): {}; {} abnormal voxels; {:.1} s",
+                s.study_score,
+                s.threshold,
+                if s.flagged { "FLAGGED" } else { "not flagged" },
+                s.abnormal_voxels,
+                s.timings.total_s
+            )
+        }),
+        Command::Listen(args) => screener_daemon::dicom::cli::run_listen(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
