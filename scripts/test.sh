@@ -8,4 +8,5 @@ bash scripts/fetch-onnxruntime.sh
 
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
+cargo check -p screener-daemon --features cuda --locked
 cargo test --workspace --locked

@@ -29,6 +29,9 @@ pub struct ScoreArgs {
     /// Patches per network call.
     #[arg(long, default_value_t = 2)]
     pub batch: usize,
+    /// Stay on the CPU even in a build with GPU support.
+    #[arg(long)]
+    pub cpu: bool,
 }
 
 #[derive(Debug, Serialize)]
@@ -94,6 +97,7 @@ pub fn run_score(args: ScoreArgs) -> anyhow::Result<Summary> {
             .threads
             .unwrap_or_else(|| EngineOptions::default().threads),
         batch_size: args.batch,
+        use_gpu: !args.cpu,
     };
     let mut scorer = Scorer::load(&model_dir, options)
         .with_context(|| format!("loading model bundle {}", model_dir.display()))?;
@@ -153,8 +157,11 @@ pub fn run_score(args: ScoreArgs) -> anyhow::Result<Summary> {
         ],
     };
     let summary_path = args.out.join("summary.json");
-    std::fs::write(&summary_path, serde_json::to_string_pretty(&summary)? + "\n")
-        .with_context(|| format!("writing {}", summary_path.display()))?;
+    std::fs::write(
+        &summary_path,
+        serde_json::to_string_pretty(&summary)? + "\n",
+    )
+    .with_context(|| format!("writing {}", summary_path.display()))?;
     Ok(summary)
 }
 

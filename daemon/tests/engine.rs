@@ -148,6 +148,7 @@ fn identity_distilled_network_returns_the_preprocessed_ct_on_the_original_grid()
         EngineOptions {
             threads: 2,
             batch_size: 3,
+            use_gpu: false,
         },
     )
     .unwrap();

@@ -4,6 +4,7 @@
 //! (the daemon's engine does, with ONNX Runtime).
 
 pub mod builder;
+pub mod layers;
 pub mod proto;
 
 use std::path::Path;

@@ -1,6 +1,8 @@
 //! The scoring engine: runs a model bundle's ONNX networks with ONNX Runtime over a CT and
 //! produces the anomaly map on the CT's own grid, the study score and the flag.
 
+#[cfg(feature = "cuda")]
+pub mod gpu;
 mod network;
 mod pool;
 pub mod runtime;

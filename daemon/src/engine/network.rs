@@ -8,7 +8,7 @@ use ort::session::Session;
 use ort::value::TensorRef;
 use screener_core::bundle::NetworkSpec;
 
-use super::EngineError;
+use super::{EngineError, EngineOptions};
 
 pub struct Network {
     path: PathBuf,
@@ -19,20 +19,33 @@ pub struct Network {
 
 impl Network {
     /// Opens `path` and checks that the session has the inputs and output `spec` names.
-    pub fn open(path: &Path, spec: &NetworkSpec, threads: usize) -> Result<Self, EngineError> {
+    pub fn open(
+        path: &Path,
+        spec: &NetworkSpec,
+        options: &EngineOptions,
+    ) -> Result<Self, EngineError> {
         let err = |reason: String| EngineError::Network {
             path: path.to_owned(),
             reason,
         };
         let environment = super::runtime::environment()?;
-        let session = Session::builder(environment)
+        let mut builder = Session::builder(environment)
             .map_err(|e| err(e.to_string()))?
             .with_optimization_level(GraphOptimizationLevel::Level3)
             .map_err(|e| err(e.to_string()))?
-            .with_intra_threads(threads.max(1))
+            .with_intra_threads(options.threads.max(1))
             .map_err(|e| err(e.to_string()))?
             .with_inter_threads(1)
-            .map_err(|e| err(e.to_string()))?
+            .map_err(|e| err(e.to_string()))?;
+        #[cfg(feature = "cuda")]
+        if let Some(gpu) = options.use_gpu.then(super::gpu::pick_device).flatten() {
+            builder = builder
+                .with_execution_providers([ort::ep::CUDA::default()
+                    .with_device_id(gpu.ordinal as i32)
+                    .build()])
+                .map_err(|e| err(e.to_string()))?;
+        }
+        let session = builder
             .commit_from_file(path)
             .map_err(|e| err(e.to_string()))?;
         let have_in: Vec<&str> = session.inputs().iter().map(|o| o.name()).collect();

@@ -26,6 +26,8 @@ pub struct EngineOptions {
     pub threads: usize,
     /// Patches per network call.
     pub batch_size: usize,
+    /// Run on a CUDA GPU when the build has the `cuda` feature and one is available.
+    pub use_gpu: bool,
 }
 
 impl Default for EngineOptions {
@@ -33,6 +35,7 @@ impl Default for EngineOptions {
         Self {
             threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
             batch_size: 2,
+            use_gpu: cfg!(feature = "cuda"),
         }
     }
 }
@@ -59,13 +62,15 @@ pub struct ScoreResult {
     pub timings: StageTimings,
 }
 
+struct ModularNetworks {
+    descriptor: Network,
+    condition: Network,
+    density: Network,
+}
+
 enum Networks {
-    Modular {
-        descriptor: Network,
-        condition: Network,
-        density: Network,
-    },
-    Distilled(Network),
+    Modular(Box<ModularNetworks>),
+    Distilled(Box<Network>),
 }
 
 pub struct Scorer {
@@ -80,15 +85,15 @@ impl Scorer {
         let bundle = ModelBundle::open(dir)?;
         let open = |role: &str| -> Result<Network, EngineError> {
             let spec = &bundle.manifest.networks[role];
-            Network::open(&bundle.dir.join(&spec.file), spec, options.threads)
+            Network::open(&bundle.dir.join(&spec.file), spec, &options)
         };
         let networks = match bundle.manifest.kind {
-            ModelKind::Modular => Networks::Modular {
+            ModelKind::Modular => Networks::Modular(Box::new(ModularNetworks {
                 descriptor: open("descriptor")?,
                 condition: open("condition")?,
                 density: open("density")?,
-            },
-            ModelKind::Distilled => Networks::Distilled(open("distilled")?),
+            })),
+            ModelKind::Distilled => Networks::Distilled(Box::new(open("distilled")?)),
         };
         Ok(Self {
             bundle,
@@ -195,16 +200,13 @@ impl Scorer {
     ) -> Result<ndarray::ArrayD<f32>, EngineError> {
         match &mut self.networks {
             Networks::Distilled(net) => net.run(&[x]),
-            Networks::Modular {
-                descriptor,
-                condition,
-                density,
-            } => {
-                let y = descriptor.run(&[x.view()])?;
+            Networks::Modular(nets) => {
+                let y = nets.descriptor.run(&[x.view()])?;
                 let y = mean_pool(as_5d(&y)?, pooling);
-                let c = condition.run(&[x])?;
+                let c = nets.condition.run(&[x])?;
                 let c = mean_pool(as_5d(&c)?, pooling);
-                density.run(&[y.view().into_dyn(), c.view().into_dyn()])
+                nets.density
+                    .run(&[y.view().into_dyn(), c.view().into_dyn()])
             }
         }
     }
