@@ -103,6 +103,9 @@ pub struct Calibration {
     pub threshold: f64,
     /// Voxels whose anomaly exceeds this form the "abnormal" segment.
     pub voxel_threshold: f64,
+    /// Spread of voxel anomaly (e.g. its standard deviation inside the body of normal scans):
+    /// displays map anomaly `a` to `1 / (1 + exp(-(a - voxel_threshold) / voxel_scale))`.
+    pub voxel_scale: f64,
     /// How the threshold was chosen, in words (e.g. "99th percentile of normal scores").
     pub method: String,
 }
@@ -307,6 +310,7 @@ mod tests {
                 normal_scores: vec![1.0, 2.0],
                 threshold: 3.0,
                 voxel_threshold: 2.0,
+                voxel_scale: 1.0,
                 method: "fixed".into(),
             },
             provenance: Provenance {

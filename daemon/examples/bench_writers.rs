@@ -71,8 +71,11 @@ fn write(series: &Path, out: &Path, repeats: usize) {
     let scores = lesion(&ct);
     let mask = scores.map(|&s| u8::from(s >= 1.0 / 3.0));
     std::fs::create_dir_all(out).expect("output folder");
-    std::fs::write(out.join("mask.u8"), mask.data.as_slice().expect("standard layout"))
-        .expect("mask.u8");
+    std::fs::write(
+        out.join("mask.u8"),
+        mask.data.as_slice().expect("standard layout"),
+    )
+    .expect("mask.u8");
 
     let algorithm = Algorithm {
         name: "screener-anomaly".into(),

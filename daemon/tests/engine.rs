@@ -87,6 +87,7 @@ fn manifest(kind: ModelKind, networks: BTreeMap<String, NetworkSpec>) -> Manifes
             normal_scores: vec![],
             threshold: 0.5,
             voxel_threshold: 0.5,
+            voxel_scale: 0.1,
             method: "fixed for the test".into(),
         },
         provenance: Provenance {

@@ -74,7 +74,7 @@ impl OverlayParams {
         if !(0.0..=1.0).contains(&self.max_alpha) {
             return bad("max_alpha", format!("{} is not in [0, 1]", self.max_alpha));
         }
-        if !(self.window.width > 0.0) {
+        if self.window.width.is_nan() || self.window.width <= 0.0 {
             return bad(
                 "window",
                 format!("width {} is not positive", self.window.width),
