@@ -1,2 +1,5 @@
-//! Screener trainer: learns the descriptor, condition, density and distilled models of
-//! `docs/METHOD.md` with burn. Placeholder: the trainer issue builds it.
+//! Screener trainer: the burn networks of `docs/METHOD.md` (descriptor, condition, density and
+//! distilled models) and, later, the loops that train them.
+
+pub mod device;
+pub mod models;

@@ -1,0 +1,150 @@
+//! Conditional diagonal Gaussian density `q(y | c)` on pooled maps: mean and log-variance
+//! predicted from the condition by small 3x3x3 conv nets.
+
+use std::f64::consts::PI;
+
+use burn::config::Config;
+use burn::module::Module;
+use burn::nn::conv::{Conv3d, Conv3dConfig};
+use burn::nn::{Initializer, PaddingConfig3d};
+use burn::tensor::{Device, Tensor};
+
+use super::ops::silu;
+use super::res_block::conv3x3x3;
+
+#[derive(Config, Debug)]
+pub struct GaussianDensityConfig {
+    /// d_desc: channels of `y`.
+    #[config(default = 32)]
+    pub descriptor_channels: usize,
+    /// d_cond: channels of `c`.
+    #[config(default = 32)]
+    pub condition_channels: usize,
+    #[config(default = 64)]
+    pub hidden_channels: usize,
+}
+
+/// Two-layer conv net `Conv3x3x3(c_in -> hidden) -> SiLU -> Conv3x3x3(hidden -> c_out)`.
+/// Parameters: `hidden.{weight [H, C_in, 3,3,3], bias [H]}`, `out.{weight [C_out, H, 3,3,3],
+/// bias [C_out]}`; both convs stride 1, pads 1.
+#[derive(Module, Debug)]
+pub struct ConvHead {
+    pub hidden: Conv3d,
+    pub out: Conv3d,
+}
+
+impl ConvHead {
+    /// The output layer starts at zero so that an untrained density is the standard normal.
+    pub fn new(c_in: usize, hidden: usize, c_out: usize, device: &Device) -> Self {
+        Self {
+            hidden: conv3x3x3(c_in, hidden, device),
+            out: Conv3dConfig::new([hidden, c_out], [3, 3, 3])
+                .with_padding(PaddingConfig3d::Explicit(1, 1, 1))
+                .with_initializer(Initializer::Zeros)
+                .init(device),
+        }
+    }
+
+    pub fn forward(&self, x: Tensor<5>) -> Tensor<5> {
+        self.out.forward(silu(self.hidden.forward(x)))
+    }
+}
+
+/// Parameters: `mean.<ConvHead>` (`C_cond -> C_desc`), `log_var.<ConvHead>` (`C_cond -> C_desc`).
+///
+/// Forward on `y [B, D, N1, N2, N3]`, `c [B, C_cond, N1, N2, N3]`:
+/// `mu = mean(c)`, `lv = log_var(c)`,
+/// `nll = 0.5 * ReduceSum_axis1((y - mu)^2 * exp(-lv) + lv + ln(2 pi))` -> `[B, 1, N1, N2, N3]`.
+#[derive(Module, Debug)]
+pub struct GaussianDensity {
+    pub mean: ConvHead,
+    pub log_var: ConvHead,
+}
+
+impl GaussianDensityConfig {
+    pub fn init(&self, device: &Device) -> GaussianDensity {
+        let head = || {
+            ConvHead::new(
+                self.condition_channels,
+                self.hidden_channels,
+                self.descriptor_channels,
+                device,
+            )
+        };
+        GaussianDensity {
+            mean: head(),
+            log_var: head(),
+        }
+    }
+}
+
+impl GaussianDensity {
+    /// `(mu, log sigma^2)`, each `[B, D, N1, N2, N3]`.
+    pub fn params(&self, c: Tensor<5>) -> (Tensor<5>, Tensor<5>) {
+        (self.mean.forward(c.clone()), self.log_var.forward(c))
+    }
+
+    /// Per-voxel negative log-density `[B, 1, N1, N2, N3]`.
+    pub fn nll(&self, y: Tensor<5>, c: Tensor<5>) -> Tensor<5> {
+        let (mu, log_var) = self.params(c);
+        let diff = y - mu;
+        let terms = diff.clone() * diff * log_var.clone().neg().exp() + log_var + (2.0 * PI).ln();
+        terms.sum_dim(1) * 0.5
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::models::test_util::{device, randn, to_vec};
+    use burn::module::Param;
+
+    fn randomise_output_layers(mut q: GaussianDensity, dev: &Device) -> GaussianDensity {
+        let rand_like = |w: &Param<Tensor<5>>| Param::from_tensor(randn(w.dims(), dev) * 0.1);
+        q.mean.out.weight = rand_like(&q.mean.out.weight);
+        q.log_var.out.weight = rand_like(&q.log_var.out.weight);
+        q
+    }
+
+    #[test]
+    fn gaussian_nll_matches_the_closed_form_in_f64() {
+        let dev = device();
+        let q = GaussianDensityConfig::new()
+            .with_descriptor_channels(3)
+            .with_condition_channels(2)
+            .with_hidden_channels(4)
+            .init(&dev);
+        let q = randomise_output_layers(q, &dev);
+        let y = randn([2, 3, 2, 3, 2], &dev);
+        let c = randn([2, 2, 2, 3, 2], &dev);
+        let (mu, lv) = q.params(c.clone());
+        let nll = q.nll(y.clone(), c);
+        assert_eq!(nll.dims(), [2, 1, 2, 3, 2]);
+        let (ys, mus, lvs, nlls) = (to_vec(y), to_vec(mu), to_vec(lv), to_vec(nll));
+        let voxels = 12;
+        for b in 0..2 {
+            for v in 0..voxels {
+                let mut expected = 0.0f64;
+                for d in 0..3 {
+                    let i = (b * 3 + d) * voxels + v;
+                    let (y, m, l) = (ys[i] as f64, mus[i] as f64, lvs[i] as f64);
+                    expected += 0.5 * ((y - m).powi(2) / l.exp() + l + (2.0 * PI).ln());
+                }
+                let got = nlls[b * voxels + v] as f64;
+                assert!((got - expected).abs() < 1e-4 * expected.abs().max(1.0));
+            }
+        }
+    }
+
+    #[test]
+    fn untrained_gaussian_is_the_standard_normal() {
+        let dev = device();
+        let q = GaussianDensityConfig::new()
+            .with_descriptor_channels(2)
+            .with_condition_channels(3)
+            .init(&dev);
+        let y = Tensor::<5>::zeros([1, 2, 1, 1, 1], &dev);
+        let nll = to_vec(q.nll(y, randn([1, 3, 1, 1, 1], &dev)))[0] as f64;
+        assert!((nll - (2.0 * PI).ln()).abs() < 1e-5);
+    }
+}
