@@ -10,6 +10,7 @@ packages=(
   dicom3tools                           # dciodvfy: validates the DICOM files we write
   libgdcm-tools                         # gdcmconv: JPEG 2000 encoder and an independent decoder for tests
   dcm2niix                              # reference DICOM -> NIfTI converter for geometry tests
+  orthanc curl                          # Orthanc peer and its REST API for the DICOM node tests
   python3-venv
 )
 

@@ -1,9 +1,12 @@
 //! screener-daemon: the Screener DICOM node. For now only the command line exists; the
 //! listener, engine, writers, store and web page arrive with their issues.
 
+pub mod calibrate_cmd;
+pub mod config;
 pub mod dicom;
 pub mod engine;
 pub mod score_cmd;
+pub mod store;
 pub mod writers;
 
 use std::path::Path;

@@ -25,10 +25,18 @@ enum Command {
         /// A DICOM series folder, a .nii/.nii.gz file or a .nrrd file.
         input: PathBuf,
     },
+    /// Set a bundle's flag threshold and voxel calibration from normal scans.
+    Calibrate(screener_daemon::calibrate_cmd::CalibrateArgs),
     /// Score one CT: anomaly map, abnormal mask and summary.json in the output folder.
     Score(screener_daemon::score_cmd::ScoreArgs),
     /// Run the DICOM listener alone: receive, spool and group series (no scoring).
     Listen(screener_daemon::dicom::cli::ListenArgs),
+    /// Validate a configuration (FILE over the embedded default, then SCREENER__* variables)
+    /// and print the effective configuration with secrets redacted.
+    CheckConfig {
+        /// A TOML file laid over the embedded default; without it, the default alone.
+        file: Option<PathBuf>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -39,6 +47,9 @@ fn main() -> ExitCode {
             Ok(())
         }
         Command::Inspect { input } => screener_daemon::inspect(&input),
+        Command::Calibrate(args) => {
+            screener_daemon::calibrate_cmd::run_calibrate(args).map(|s| println!("{s}"))
+        }
         Command::Score(args) => screener_daemon::score_cmd::run_score(args).map(|s| {
             println!(
                 "study score {:.3} (threshold {:.3}): {}; {} abnormal voxels; {:.1} s",
@@ -50,6 +61,9 @@ fn main() -> ExitCode {
             )
         }),
         Command::Listen(args) => screener_daemon::dicom::cli::run_listen(args),
+        Command::CheckConfig { file } => {
+            screener_daemon::config::check_config(file.as_deref()).map_err(Into::into)
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

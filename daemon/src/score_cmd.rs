@@ -33,8 +33,8 @@ pub struct ScoreArgs {
     /// ONNX Runtime threads (default: all cores).
     #[arg(long)]
     pub threads: Option<usize>,
-    /// Patches per network call.
-    #[arg(long, default_value_t = 2)]
+    /// Patches per network call (each one adds about 1 GiB of peak memory).
+    #[arg(long, default_value_t = 1)]
     pub batch: usize,
     /// Stay on the CPU even in a build with GPU support.
     #[arg(long)]

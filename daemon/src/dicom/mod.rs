@@ -15,6 +15,7 @@ pub mod cli;
 pub mod config;
 pub mod dimse;
 pub mod grouping;
+pub mod guard;
 pub mod listener;
 pub mod node;
 pub mod part10;

@@ -10,6 +10,7 @@ use dicom_object::InMemDicomObject;
 use dicom_transfer_syntax_registry::TransferSyntaxRegistry;
 use screener_core::dicom_series::{instance_header_from, InstanceHeader, SeriesError};
 
+use super::guard::check_declared_lengths;
 use super::uid::{Uid, UidError};
 
 /// The identity of a received instance: where it goes in the spool.
@@ -67,9 +68,48 @@ pub fn header_from_received_bytes(
     let ts = TransferSyntaxRegistry
         .get(ts_uid)
         .ok_or_else(|| ReceivedError::UnknownTransferSyntax(ts_uid.to_owned()))?;
+    check_declared_lengths(bytes, ts_uid).map_err(|e| ReceivedError::Parse(e.to_string()))?;
     let obj = InMemDicomObject::read_dataset_with_ts(bytes, ts)
         .map_err(|e| ReceivedError::Parse(e.to_string()))?;
     let identity = identify(&obj)?;
     let header = instance_header_from(Path::new("received"), &obj, ts_uid.to_owned())?;
     Ok((identity, header))
+}
+
+/// Transfer syntaxes the fuzz input's first byte chooses from: the three data-set encodings
+/// the listener accepts, and one encapsulated syntax (explicit LE with pixel fragments).
+pub const FUZZ_TRANSFER_SYNTAXES: [&str; 4] = [
+    "1.2.840.10008.1.2",
+    "1.2.840.10008.1.2.1",
+    "1.2.840.10008.1.2.1.99",
+    "1.2.840.10008.1.2.4.80",
+];
+
+/// The fuzzing entry point, shared by `fuzz/` and the stable mutation test: the first byte
+/// picks the transfer syntax, the rest is a received data set. It goes through
+/// [`header_from_received_bytes`] and, when that succeeds, through series assembly with the
+/// instance alone and next to a copy one slice further along. Must never panic.
+pub fn exercise_received_bytes(input: &[u8]) {
+    let Some((&selector, data)) = input.split_first() else {
+        return;
+    };
+    let ts = FUZZ_TRANSFER_SYNTAXES[selector as usize % FUZZ_TRANSFER_SYNTAXES.len()];
+    let Ok((_, header)) = header_from_received_bytes(data, ts) else {
+        return;
+    };
+    let _ = screener_core::dicom_series::layout_series(std::slice::from_ref(&header));
+    let mut next = header.clone();
+    next.sop_instance_uid.push_str(".1");
+    for f in &mut next.frames {
+        let o = f.orientation;
+        let normal = [
+            o[1] * o[5] - o[2] * o[4],
+            o[2] * o[3] - o[0] * o[5],
+            o[0] * o[4] - o[1] * o[3],
+        ];
+        for (p, n) in f.position.iter_mut().zip(normal) {
+            *p += n * f.pixel_spacing[0];
+        }
+    }
+    let _ = screener_core::dicom_series::layout_series(&[header, next]);
 }

@@ -16,6 +16,7 @@ use dicom_object::meta::{FileMetaTable, FileMetaTableBuilder};
 use dicom_object::OpenFileOptions;
 
 use super::config::SpoolConfig;
+use super::guard::check_declared_lengths;
 use super::received::{identify, IdentityError};
 use super::uid::Uid;
 
@@ -158,6 +159,8 @@ impl Spool {
             fsync: self.fsync,
             expected_instance: meta.sop_instance.clone(),
             calling_ae: meta.calling_ae.clone(),
+            transfer_syntax: meta.transfer_syntax.clone(),
+            data_offset: 0,
             data_bytes: 0,
             max_bytes,
         };
@@ -168,6 +171,7 @@ impl Spool {
         table
             .write(&mut file)
             .map_err(|e| SpoolError::Io(io::Error::other(e.to_string())))?;
+        incoming.data_offset = file.stream_position().map_err(SpoolError::from_io)?;
         incoming.file = Some(file);
         Ok(incoming)
     }
@@ -230,6 +234,9 @@ pub struct IncomingFile {
     fsync: bool,
     expected_instance: Uid,
     calling_ae: String,
+    transfer_syntax: String,
+    /// Where the data set starts, after the file meta group.
+    data_offset: u64,
     data_bytes: u64,
     max_bytes: u64,
 }
@@ -256,6 +263,10 @@ impl IncomingFile {
             file.sync_all().map_err(SpoolError::from_io)?;
         }
         drop(file);
+        let mut data = File::open(&temp).map_err(SpoolError::from_io)?;
+        data.seek(SeekFrom::Start(self.data_offset))?;
+        check_declared_lengths(data, &self.transfer_syntax)
+            .map_err(|e| SpoolError::Unparsable(e.to_string()))?;
         let obj = OpenFileOptions::new()
             .read_until(tags::PIXEL_DATA)
             .open_file(&temp)

@@ -3,7 +3,7 @@
 
 #[cfg(feature = "cuda")]
 pub mod gpu;
-mod network;
+pub mod network;
 mod pool;
 pub mod runtime;
 mod scorer;
@@ -15,6 +15,7 @@ use screener_core::bundle::BundleError;
 use screener_core::patches::PatchError;
 use thiserror::Error;
 
+pub use network::Network;
 pub use runtime::{ensure_runtime, RuntimeError};
 pub use scorer::{EngineOptions, ScoreResult, Scorer, StageTimings};
 pub use study_score::STUDY_SCORE_STATISTIC;

@@ -36,6 +36,10 @@ impl Network {
             .with_intra_threads(options.threads.max(1))
             .map_err(|e| err(e.to_string()))?
             .with_inter_threads(1)
+            .map_err(|e| err(e.to_string()))?
+            // Patch shapes repeat, but planning memory per shape pre-allocates every
+            // intermediate of the graph at once; without it peak memory is much lower.
+            .with_memory_pattern(false)
             .map_err(|e| err(e.to_string()))?;
         #[cfg(feature = "cuda")]
         if let Some(gpu) = options.use_gpu.then(super::gpu::pick_device).flatten() {

@@ -34,7 +34,7 @@ impl Default for EngineOptions {
     fn default() -> Self {
         Self {
             threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
-            batch_size: 2,
+            batch_size: 1,
             use_gpu: cfg!(feature = "cuda"),
         }
     }

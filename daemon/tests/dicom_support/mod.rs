@@ -39,12 +39,17 @@ pub fn enter_private_network() {
 /// Runs `f` on a multi-threaded runtime created inside a private network namespace.
 pub fn in_private_network<F: Future>(f: F) -> F::Output {
     enter_private_network();
+    runtime().block_on(f)
+}
+
+/// A runtime whose threads inherit the namespaces of the calling thread, so build it after
+/// every namespace change.
+pub fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .unwrap()
-        .block_on(f)
 }
 
 /// The first `n` files of the real CT series, sorted.
@@ -69,17 +74,72 @@ pub struct Transcoding {
 }
 
 pub const TRANSCODINGS: &[Transcoding] = &[
-    Transcoding { name: "explicit", uid: "1.2.840.10008.1.2.1", lossless: true, command: None },
-    Transcoding { name: "implicit", uid: "1.2.840.10008.1.2", lossless: true, command: Some(&["dcmconv", "+ti"]) },
-    Transcoding { name: "deflated", uid: "1.2.840.10008.1.2.1.99", lossless: true, command: Some(&["dcmconv", "+td"]) },
-    Transcoding { name: "jpeg-baseline", uid: "1.2.840.10008.1.2.4.50", lossless: false, command: Some(&["dcmcjpeg", "+eb", "+Wm", "+un"]) },
-    Transcoding { name: "jpeg-lossless", uid: "1.2.840.10008.1.2.4.57", lossless: true, command: Some(&["dcmcjpeg", "+el"]) },
-    Transcoding { name: "jpeg-lossless-sv1", uid: "1.2.840.10008.1.2.4.70", lossless: true, command: Some(&["dcmcjpeg", "+e1"]) },
-    Transcoding { name: "jpeg-ls-lossless", uid: "1.2.840.10008.1.2.4.80", lossless: true, command: Some(&["dcmcjpls", "+el"]) },
-    Transcoding { name: "jpeg-ls-near-lossless", uid: "1.2.840.10008.1.2.4.81", lossless: false, command: Some(&["gdcmconv", "--jpegls", "--lossy", "-e", "2"]) },
-    Transcoding { name: "jpeg2000-lossless", uid: "1.2.840.10008.1.2.4.90", lossless: true, command: Some(&["gdcmconv", "--j2k"]) },
-    Transcoding { name: "jpeg2000", uid: "1.2.840.10008.1.2.4.91", lossless: false, command: Some(&["gdcmconv", "--j2k", "--lossy", "-q", "50"]) },
-    Transcoding { name: "rle", uid: "1.2.840.10008.1.2.5", lossless: true, command: Some(&["dcmcrle"]) },
+    Transcoding {
+        name: "explicit",
+        uid: "1.2.840.10008.1.2.1",
+        lossless: true,
+        command: None,
+    },
+    Transcoding {
+        name: "implicit",
+        uid: "1.2.840.10008.1.2",
+        lossless: true,
+        command: Some(&["dcmconv", "+ti"]),
+    },
+    Transcoding {
+        name: "deflated",
+        uid: "1.2.840.10008.1.2.1.99",
+        lossless: true,
+        command: Some(&["dcmconv", "+td"]),
+    },
+    Transcoding {
+        name: "jpeg-baseline",
+        uid: "1.2.840.10008.1.2.4.50",
+        lossless: false,
+        command: Some(&["dcmcjpeg", "+eb", "+Wm", "+un"]),
+    },
+    Transcoding {
+        name: "jpeg-lossless",
+        uid: "1.2.840.10008.1.2.4.57",
+        lossless: true,
+        command: Some(&["dcmcjpeg", "+el"]),
+    },
+    Transcoding {
+        name: "jpeg-lossless-sv1",
+        uid: "1.2.840.10008.1.2.4.70",
+        lossless: true,
+        command: Some(&["dcmcjpeg", "+e1"]),
+    },
+    Transcoding {
+        name: "jpeg-ls-lossless",
+        uid: "1.2.840.10008.1.2.4.80",
+        lossless: true,
+        command: Some(&["dcmcjpls", "+el"]),
+    },
+    Transcoding {
+        name: "jpeg-ls-near-lossless",
+        uid: "1.2.840.10008.1.2.4.81",
+        lossless: false,
+        command: Some(&["gdcmconv", "--jpegls", "--lossy", "-e", "2"]),
+    },
+    Transcoding {
+        name: "jpeg2000-lossless",
+        uid: "1.2.840.10008.1.2.4.90",
+        lossless: true,
+        command: Some(&["gdcmconv", "--j2k"]),
+    },
+    Transcoding {
+        name: "jpeg2000",
+        uid: "1.2.840.10008.1.2.4.91",
+        lossless: false,
+        command: Some(&["gdcmconv", "--j2k", "--lossy", "-q", "50"]),
+    },
+    Transcoding {
+        name: "rle",
+        uid: "1.2.840.10008.1.2.5",
+        lossless: true,
+        command: Some(&["dcmcrle"]),
+    },
 ];
 
 /// Writes each of `files` into `dst` in the given transfer syntax.
@@ -109,7 +169,9 @@ pub fn transcode(files: &[PathBuf], dst: &Path, t: &Transcoding) -> Vec<PathBuf>
                     );
                 }
             }
-            let ts = screener_daemon::dicom::part10::read_meta(&out).unwrap().transfer_syntax;
+            let ts = screener_daemon::dicom::part10::read_meta(&out)
+                .unwrap()
+                .transfer_syntax;
             assert_eq!(ts, t.uid, "{} produced {ts}", t.name);
             out
         })
@@ -220,7 +282,10 @@ pub fn only_series_dir(spool: &Path) -> PathBuf {
 }
 
 pub fn dcm_count(dir: &Path) -> usize {
-    walk(dir).iter().filter(|p| p.extension().is_some_and(|e| e == "dcm")).count()
+    walk(dir)
+        .iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "dcm"))
+        .count()
 }
 
 pub fn walk(dir: &Path) -> Vec<PathBuf> {
