@@ -8,7 +8,9 @@ use screener_core::bundle::{
     PatchSpec, Provenance, SCHEMA_VERSION,
 };
 use screener_core::preprocess::PreprocessParams;
-use screener_trainer::models::{ConditionModel, DescriptorModel, DistilledUNet, GaussianDensity};
+use screener_trainer::models::{
+    ConditionModel, ConditionalGlow, DescriptorModel, DistilledUNet, GaussianDensity,
+};
 
 use crate::graphs::{self, ExportedNetwork};
 
@@ -83,12 +85,28 @@ fn write(
     Ok(manifest)
 }
 
-/// A modular bundle: descriptor, condition and Gaussian density networks.
+/// The density network of a modular bundle (written as `density.onnx` either way).
+#[derive(Debug, Clone, Copy)]
+pub enum Density<'a> {
+    Gaussian(&'a GaussianDensity),
+    Glow(&'a ConditionalGlow),
+}
+
+impl Density<'_> {
+    fn export(self) -> ExportedNetwork {
+        match self {
+            Density::Gaussian(q) => graphs::gaussian_density(q),
+            Density::Glow(q) => graphs::glow_density(q),
+        }
+    }
+}
+
+/// A modular bundle: descriptor, condition and density (Gaussian or Glow) networks.
 pub fn write_modular_bundle(
     dir: &Path,
     descriptor: &DescriptorModel,
     condition: &ConditionModel,
-    density: &GaussianDensity,
+    density: Density,
     info: BundleInfo,
 ) -> Result<Manifest, BundleError> {
     write(
@@ -97,7 +115,7 @@ pub fn write_modular_bundle(
         vec![
             ("descriptor", graphs::descriptor(descriptor)),
             ("condition", graphs::condition(condition)),
-            ("density", graphs::gaussian_density(density)),
+            ("density", density.export()),
         ],
         info,
     )

@@ -5,10 +5,11 @@ use burn::nn::conv::Conv3d;
 use screener_core::bundle::{NetworkSpec, TensorSpec};
 use screener_onnx::{Dim, GraphBuilder, ModelProto};
 use screener_trainer::models::{
-    ConditionModel, DescriptorModel, DistilledUNet, GaussianDensity, UNet3d,
+    ConditionModel, ConditionalGlow, DescriptorModel, DistilledUNet, GaussianDensity, UNet3d,
 };
 
 use crate::density::gaussian_nll;
+use crate::glow::{self, glow_nll};
 use crate::unet::unet;
 use crate::weights::conv3d;
 
@@ -97,24 +98,42 @@ pub fn distilled(model: &DistilledUNet) -> ExportedNetwork {
     )
 }
 
-/// The conditional Gaussian density on pooled maps: `descriptors`, `conditions` -> `nll`.
-pub fn gaussian_density(model: &GaussianDensity) -> ExportedNetwork {
-    let d = model.mean.out.weight.val().dims()[0];
-    let c = model.mean.hidden.weight.val().dims()[1];
+/// A density network on pooled maps: `descriptors [B, d]`, `conditions [B, c]` -> `nll`, the
+/// NLL nodes added by `nll`.
+fn density_network(
+    network: &str,
+    (d, c): (usize, usize),
+    nll: impl FnOnce(&mut GraphBuilder, &str, &str) -> String,
+) -> ExportedNetwork {
     let mut g = GraphBuilder::new("density");
     let y = g.input("descriptors", &feature_dims(d));
     let cond = g.input("conditions", &feature_dims(c));
-    let nll = gaussian_nll(&mut g, &y, &cond, model);
-    g.output(&nll, "nll", &feature_dims(1));
+    let out = nll(&mut g, &y, &cond);
+    g.output(&out, "nll", &feature_dims(1));
     ExportedNetwork {
-        model: g.finish(
-            env!("CARGO_PKG_VERSION"),
-            &[("network", "gaussian density")],
-        ),
+        model: g.finish(env!("CARGO_PKG_VERSION"), &[("network", network)]),
         spec: NetworkSpec {
             file: "density.onnx".into(),
             inputs: vec![tensor_spec("descriptors", d), tensor_spec("conditions", c)],
             outputs: vec![tensor_spec("nll", 1)],
         },
     }
+}
+
+/// The conditional Gaussian density on pooled maps: `descriptors`, `conditions` -> `nll`.
+pub fn gaussian_density(model: &GaussianDensity) -> ExportedNetwork {
+    let d = model.mean.out.weight.val().dims()[0];
+    let c = model.mean.hidden.weight.val().dims()[1];
+    density_network("gaussian density", (d, c), |g, y, cond| {
+        gaussian_nll(g, y, cond, model)
+    })
+}
+
+/// The conditional Glow flow density on pooled maps: `descriptors`, `conditions` -> `nll`.
+pub fn glow_density(model: &ConditionalGlow) -> ExportedNetwork {
+    let d = glow::channels(model);
+    let c = glow::condition_channels(model);
+    density_network("glow density", (d, c), |g, y, cond| {
+        glow_nll(g, y, cond, model)
+    })
 }

@@ -5,6 +5,8 @@
 
 pub mod bundle;
 pub mod density;
+pub mod flops;
+pub mod glow;
 pub mod graphs;
 pub mod unet;
 pub mod weights;

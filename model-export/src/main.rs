@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use burn::tensor::Device;
 use clap::{Parser, Subcommand};
 use screener_core::bundle::{ModelIdentity, Provenance};
-use screener_export::bundle::{write_modular_bundle, BundleInfo};
+use screener_export::bundle::{write_modular_bundle, BundleInfo, Density};
 use screener_trainer::models::{
     ConditionModelConfig, DescriptorModelConfig, GaussianDensityConfig,
 };
@@ -62,7 +62,13 @@ fn main() -> anyhow::Result<()> {
                         .into(),
                 },
             );
-            let manifest = write_modular_bundle(&out, &descriptor, &condition, &density, info)?;
+            let manifest = write_modular_bundle(
+                &out,
+                &descriptor,
+                &condition,
+                Density::Gaussian(&density),
+                info,
+            )?;
             println!(
                 "wrote {} ({} networks) to {}",
                 manifest.model.name,
