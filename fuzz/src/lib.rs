@@ -4,5 +4,11 @@
 #[path = "../../daemon/src/dicom/uid.rs"]
 pub mod uid;
 
+#[path = "../../daemon/src/dicom/syntax.rs"]
+pub mod syntax;
+
+#[path = "../../daemon/src/dicom/guard.rs"]
+pub mod guard;
+
 #[path = "../../daemon/src/dicom/received.rs"]
 pub mod received;

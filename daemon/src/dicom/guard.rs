@@ -21,6 +21,8 @@ const UNDEFINED: u32 = 0xFFFF_FFFF;
 pub enum GuardError {
     #[error("element ({0:04X},{1:04X}) declares {2} bytes beyond the end of the data set")]
     Overrun(u16, u16, u32),
+    #[error("element ({0:04X},{1:04X}) has an undefined length but is not a sequence")]
+    UndefinedLength(u16, u16),
     #[error("data set ends inside an element header")]
     TruncatedHeader,
     #[error("reading the data set: {0}")]
@@ -39,6 +41,8 @@ pub fn check_declared_lengths(reader: impl Read, ts: &str) -> Result<(), GuardEr
 }
 
 fn walk(mut r: impl Read, explicit: bool) -> Result<(), GuardError> {
+    // Inside encapsulated pixel data, items are fragments of raw bytes, not data sets.
+    let mut in_fragments = false;
     loop {
         let mut tag = [0u8; 4];
         match read_full(&mut r, &mut tag)? {
@@ -49,59 +53,92 @@ fn walk(mut r: impl Read, explicit: bool) -> Result<(), GuardError> {
         let group = u16::from_le_bytes([tag[0], tag[1]]);
         let element = u16::from_le_bytes([tag[2], tag[3]]);
         if group == 0xFFFE {
-            // Item and delimiters: a 4-byte length; an item's content is walked in place.
-            u32_le(&mut r)?;
+            // Items and delimiters carry a 4-byte length and no VR.
+            let len = u32_le(&mut r)?;
+            match element {
+                0xE000 if in_fragments => skip(&mut r, group, element, len)?,
+                // A sequence item's content is walked in place.
+                0xE000 | 0xE00D => {}
+                0xE0DD => in_fragments = false,
+                // Any other (FFFE,xxxx) is read by dicom-parser as a value of that length.
+                _ if len == UNDEFINED => return Err(GuardError::UndefinedLength(group, element)),
+                _ => skip(&mut r, group, element, len)?,
+            }
             continue;
         }
-        let (len, is_sequence) = if explicit {
+        if in_fragments {
+            return Err(GuardError::Overrun(group, element, 0));
+        }
+        let (len, vr) = if explicit {
             let mut vr = [0u8; 2];
             exact(&mut r, &mut vr)?;
             if long_form(&vr) {
                 exact(&mut r, &mut [0u8; 2])?;
-                let len = u32_le(&mut r)?;
-                if &vr == b"UN" && len == UNDEFINED {
-                    // Its content is implicit VR; the parser handles it, we stop checking.
-                    return Ok(());
-                }
-                (len, &vr == b"SQ")
+                (u32_le(&mut r)?, vr)
             } else {
                 let mut l = [0u8; 2];
                 exact(&mut r, &mut l)?;
-                (u16::from_le_bytes(l) as u32, false)
+                (u16::from_le_bytes(l) as u32, vr)
             }
         } else {
             let len = u32_le(&mut r)?;
-            (len, is_sequence_tag(Tag(group, element)))
+            let vr = if is_sequence_tag(Tag(group, element)) {
+                *b"SQ"
+            } else {
+                *b"UN"
+            };
+            (len, vr)
         };
-        if len == UNDEFINED || is_sequence {
-            // Undefined length (sequence, encapsulated pixel data) or a defined-length
-            // sequence: its items follow and are walked in place.
-            continue;
-        }
-        let skipped = io::copy(&mut (&mut r).take(len as u64), &mut io::sink())?;
-        if skipped < len as u64 {
-            return Err(GuardError::Overrun(group, element, len));
+        let pixel_data = (group, element) == (0x7FE0, 0x0010);
+        match (len, &vr) {
+            // Sequences, of defined or undefined length: their items follow and are walked.
+            (_, b"SQ") => {}
+            (UNDEFINED, b"OB" | b"OW") if pixel_data => in_fragments = true,
+            // Implicit VR: an element of undefined length is read as a sequence.
+            (UNDEFINED, _) if !explicit && !pixel_data => {}
+            // Explicit UN of undefined length holds implicit-VR content this walk does not
+            // follow; legal, but not seen from CT modalities, so it is refused.
+            (UNDEFINED, _) => return Err(GuardError::UndefinedLength(group, element)),
+            _ => skip(&mut r, group, element, len)?,
         }
     }
 }
 
-/// VRs whose explicit encoding has a 2-byte reserved field and a 4-byte length.
+/// Reads and discards a value, failing if the input ends first.
+fn skip(r: &mut impl Read, group: u16, element: u16, len: u32) -> Result<(), GuardError> {
+    let skipped = io::copy(&mut r.take(len as u64), &mut io::sink())?;
+    if skipped < len as u64 {
+        return Err(GuardError::Overrun(group, element, len));
+    }
+    Ok(())
+}
+
+/// Explicit VR encodings with a 2-byte reserved field and a 4-byte length: all but the
+/// short-form VRs of PS3.5 7.1.2. Unknown VR bytes count as UN, as dicom-parser reads them.
 fn long_form(vr: &[u8; 2]) -> bool {
-    matches!(
+    !matches!(
         vr,
-        b"OB"
-            | b"OD"
-            | b"OF"
-            | b"OL"
-            | b"OV"
-            | b"OW"
-            | b"SQ"
-            | b"SV"
-            | b"UC"
-            | b"UN"
-            | b"UR"
-            | b"UT"
-            | b"UV"
+        b"AE"
+            | b"AS"
+            | b"AT"
+            | b"CS"
+            | b"DA"
+            | b"DS"
+            | b"DT"
+            | b"FL"
+            | b"FD"
+            | b"IS"
+            | b"LO"
+            | b"LT"
+            | b"PN"
+            | b"SH"
+            | b"SL"
+            | b"SS"
+            | b"ST"
+            | b"TM"
+            | b"UI"
+            | b"UL"
+            | b"US"
     )
 }
 
@@ -155,22 +192,37 @@ mod tests {
         // (7FE0,0010) OW declaring 3 GB.
         let huge = [0xE0, 0x7F, 0x10, 0, b'O', b'W', 0, 0, 0, 0, 0, 0xC0];
         assert!(check_declared_lengths(&huge[..], EXPLICIT).is_err());
+        // Unknown VR bytes are read as UN: reserved field and 4-byte length.
+        let unknown = [0x10, 0, 0x10, 0, b'x', b'y', 0, 0, 0, 0, 0, 0x40];
+        assert!(check_declared_lengths(&unknown[..], EXPLICIT).is_err());
+        // (FFFE,xxxx) other than items and delimiters carries a value.
+        let odd = [0xFE, 0xFF, 0x0D, 0xDF, 0xFF, 0xFF, 0xFF, 0xFC];
+        assert!(check_declared_lengths(&odd[..], EXPLICIT).is_err());
         // Implicit VR: 4-byte length.
         let implicit = [0x10, 0, 0x10, 0, 0, 0, 0, 0x40, 1, 2];
         assert!(check_declared_lengths(&implicit[..], IMPLICIT_VR_LE).is_err());
     }
 
     #[test]
-    fn well_formed_elements_and_sequences_pass() {
+    fn well_formed_sequences_and_encapsulated_pixel_data_pass() {
         let mut ds = vec![0x10, 0, 0x10, 0, b'P', b'N', 2, 0, b'A', b'B'];
-        // (0008,1115) SQ undefined length, one item of defined length 10, delimiters.
+        // (0008,1115) SQ undefined length, one item of defined length 10, delimiter.
         ds.extend([
             0x08, 0, 0x15, 0x11, b'S', b'Q', 0, 0, 0xFF, 0xFF, 0xFF, 0xFF,
         ]);
         ds.extend([0xFE, 0xFF, 0x00, 0xE0, 10, 0, 0, 0]);
         ds.extend([0x08, 0, 0x50, 0x11, b'U', b'I', 2, 0, b'1', 0]);
         ds.extend([0xFE, 0xFF, 0xDD, 0xE0, 0, 0, 0, 0]);
+        // Encapsulated pixel data: empty offset table, one 6-byte fragment of raw bytes.
+        ds.extend([
+            0xE0, 0x7F, 0x10, 0, b'O', b'B', 0, 0, 0xFF, 0xFF, 0xFF, 0xFF,
+        ]);
+        ds.extend([0xFE, 0xFF, 0x00, 0xE0, 0, 0, 0, 0]);
+        ds.extend([
+            0xFE, 0xFF, 0x00, 0xE0, 6, 0, 0, 0, 0xFF, 0xD8, 0xFF, 0xFF, 0xFF, 0xFF,
+        ]);
+        ds.extend([0xFE, 0xFF, 0xDD, 0xE0, 0, 0, 0, 0]);
         check_declared_lengths(&ds[..], EXPLICIT).unwrap();
-        assert!(check_declared_lengths(&ds[..ds.len() - 3], EXPLICIT).is_err());
+        assert!(check_declared_lengths(&ds[..ds.len() - 11], EXPLICIT).is_err());
     }
 }
