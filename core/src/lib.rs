@@ -7,6 +7,7 @@
 
 pub mod bundle;
 pub mod dicom_series;
+pub mod dicom_text;
 pub mod geometry;
 pub mod input;
 pub mod metrics;

@@ -20,22 +20,41 @@ fn i64s(v: &[usize]) -> Vec<i64> {
     v.iter().map(|&x| x as i64).collect()
 }
 
-/// `Conv` with symmetric padding.
-pub fn conv3d(g: &mut GraphBuilder, name: &str, x: &str, w: &Conv3dWeights) -> String {
-    let weight = g.initializer(&format!("{name}.weight"), &i64s(&w.shape), w.weight);
+/// The inputs of a (transposed) convolution node: `x`, its weight and optional bias.
+fn conv_inputs(
+    g: &mut GraphBuilder,
+    name: &str,
+    x: &str,
+    weight: &[f32],
+    shape: &[usize; 5],
+    bias: Option<&[f32]>,
+) -> Vec<String> {
+    let weight = g.initializer(&format!("{name}.weight"), &i64s(shape), weight);
     let mut inputs = vec![x.to_owned(), weight];
-    if let Some(b) = w.bias {
+    if let Some(b) = bias {
         inputs.push(g.initializer(&format!("{name}.bias"), &[b.len() as i64], b));
     }
+    inputs
+}
+
+/// ONNX `pads` (begin of every axis, then end of every axis) for symmetric padding.
+fn symmetric_pads(padding: &[usize; 3]) -> Vec<i64> {
+    i64s(&[
+        padding[0], padding[1], padding[2], padding[0], padding[1], padding[2],
+    ])
+}
+
+/// `Conv` with symmetric padding.
+pub fn conv3d(g: &mut GraphBuilder, name: &str, x: &str, w: &Conv3dWeights) -> String {
+    let inputs = conv_inputs(g, name, x, w.weight, &w.shape, w.bias);
     let refs: Vec<&str> = inputs.iter().map(String::as_str).collect();
-    let pads: Vec<usize> = w.padding.iter().chain(w.padding.iter()).copied().collect();
     g.node(
         "Conv",
         &refs,
         vec![
             Attr::ints("kernel_shape", &i64s(&w.shape[2..])),
             Attr::ints("strides", &i64s(&w.stride)),
-            Attr::ints("pads", &i64s(&pads)),
+            Attr::ints("pads", &symmetric_pads(&w.padding)),
             Attr::ints("dilations", &i64s(&w.dilation)),
             Attr::int("group", w.groups as i64),
         ],
@@ -61,20 +80,15 @@ pub fn conv_transpose3d(
     x: &str,
     w: &ConvTranspose3dWeights,
 ) -> String {
-    let weight = g.initializer(&format!("{name}.weight"), &i64s(&w.shape), w.weight);
-    let mut inputs = vec![x.to_owned(), weight];
-    if let Some(b) = w.bias {
-        inputs.push(g.initializer(&format!("{name}.bias"), &[b.len() as i64], b));
-    }
+    let inputs = conv_inputs(g, name, x, w.weight, &w.shape, w.bias);
     let refs: Vec<&str> = inputs.iter().map(String::as_str).collect();
-    let pads: Vec<usize> = w.padding.iter().chain(w.padding.iter()).copied().collect();
     g.node(
         "ConvTranspose",
         &refs,
         vec![
             Attr::ints("kernel_shape", &i64s(&w.shape[2..])),
             Attr::ints("strides", &i64s(&w.stride)),
-            Attr::ints("pads", &i64s(&pads)),
+            Attr::ints("pads", &symmetric_pads(&w.padding)),
             Attr::ints("output_padding", &i64s(&w.output_padding)),
             Attr::int("group", w.groups as i64),
         ],

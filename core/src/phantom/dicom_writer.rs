@@ -12,6 +12,7 @@ use dicom_object::InMemDicomObject;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
+use crate::dicom_text::decimal_string as ds;
 use crate::geometry::{dot, VoxelPoint};
 use crate::volume::CtVolume;
 
@@ -271,23 +272,6 @@ pub fn write_ct_series(
         paths.push(path);
     }
     Ok(paths)
-}
-
-/// A decimal string of at most 16 characters, as the DS value representation requires.
-fn ds(v: f64) -> String {
-    for precision in (0..=6).rev() {
-        let mut s = format!("{v:.precision$}");
-        if s.contains('.') {
-            s = s.trim_end_matches('0').trim_end_matches('.').to_string();
-        }
-        if s == "-0" {
-            s = "0".to_string();
-        }
-        if s.len() <= 16 {
-            return s;
-        }
-    }
-    format!("{v:.0}")
 }
 
 #[cfg(test)]

@@ -77,22 +77,7 @@ pub(crate) fn item(f: impl FnOnce(&mut Obj)) -> Obj {
     obj
 }
 
-/// A decimal string of at most 16 characters, as the DS value representation requires.
-pub(crate) fn ds(v: f64) -> String {
-    for precision in (0..=6).rev() {
-        let mut s = format!("{v:.precision$}");
-        if s.contains('.') {
-            s = s.trim_end_matches('0').trim_end_matches('.').to_string();
-        }
-        if s == "-0" {
-            s = "0".to_string();
-        }
-        if s.len() <= 16 {
-            return s;
-        }
-    }
-    format!("{v:.0}")
-}
+pub(crate) use screener_core::dicom_text::decimal_string as ds;
 
 pub(crate) fn ds_all(values: &[f64]) -> Vec<String> {
     values.iter().map(|&v| ds(v)).collect()
