@@ -11,6 +11,7 @@ packages=(
   libgdcm-tools                         # gdcmconv: JPEG 2000 encoder and an independent decoder for tests
   dcm2niix                              # reference DICOM -> NIfTI converter for geometry tests
   orthanc curl                          # Orthanc peer and its REST API for the DICOM node tests
+  chromium chromium-driver              # headless browser (WebDriver) for the admin page tests
   python3-venv
 )
 

@@ -1,30 +1,23 @@
-//! screener-daemon: the Screener DICOM node. For now only the command line exists; the
-//! listener, engine, writers, store and web page arrive with their issues.
+//! screener-daemon: the Screener DICOM node: DICOM listener and sender ([`dicom`]), scoring
+//! engine ([`engine`]), SEG and overlay writers ([`writers`]), store ([`store`]), the
+//! service that ties them together ([`service`]), the admin page ([`web`]) and configuration
+//! ([`config`]).
 
 pub mod calibrate_cmd;
 pub mod config;
 pub mod dicom;
 pub mod engine;
+pub mod outputs;
 pub mod score_cmd;
+pub mod service;
 pub mod store;
+pub mod web;
 pub mod writers;
 
 use std::path::Path;
 
 use anyhow::Context;
 use screener_core::input::read_ct;
-
-/// What `screener serve` will do once the node is built.
-pub fn serve_plan() {
-    println!(
-        "screener serve: the DICOM node is not built yet.\n\
-         When it is, it will: listen for C-STORE on a non-privileged port, spool each CT\n\
-         series, score it with the bundled model on the CPU, send a DICOM Segmentation and a\n\
-         heat-map overlay back to the PACS, flag abnormal studies on a worklist, and record\n\
-         everything in an SQLite database in its data folder.\n\
-         Today `screener inspect INPUT` reads a CT (DICOM folder, NIfTI, NRRD) and describes it."
-    );
-}
 
 /// Reads a CT and prints its size, geometry and HU range.
 pub fn inspect(input: &Path) -> anyhow::Result<()> {

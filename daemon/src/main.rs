@@ -18,8 +18,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Start the node (not built yet: prints what it will do).
-    Serve,
+    /// Run the node: DICOM listener, scoring, delivery to the PACS, worklist and admin page.
+    Serve(screener_daemon::service::ServeArgs),
     /// Read a CT (DICOM series folder, NIfTI or NRRD file) and describe it.
     Inspect {
         /// A DICOM series folder, a .nii/.nii.gz file or a .nrrd file.
@@ -42,10 +42,7 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Serve => {
-            screener_daemon::serve_plan();
-            Ok(())
-        }
+        Command::Serve(args) => screener_daemon::service::run_serve(args),
         Command::Inspect { input } => screener_daemon::inspect(&input),
         Command::Calibrate(args) => {
             screener_daemon::calibrate_cmd::run_calibrate(args).map(|s| println!("{s}"))

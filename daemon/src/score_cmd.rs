@@ -7,18 +7,11 @@ use std::time::Instant;
 
 use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
-use screener_core::bundle::Manifest;
-use screener_core::dicom_series::{load_series, scan_folder, SeriesError};
-use screener_core::input::read_ct;
 use screener_core::nifti_io::write_nifti;
-use screener_core::{CtVolume, Mask, Volume};
 use serde::Serialize;
 
 use crate::engine::{EngineOptions, Scorer, StageTimings, STUDY_SCORE_STATISTIC};
-use crate::writers::{
-    uid_from_seed, write_overlay, write_segmentation, Algorithm, OverlayParams, SegParams,
-    SegmentationValues, SourceSeries,
-};
+use crate::outputs::{abnormal_mask, display_scores, read_input, write_dicom_results, OVERLAY_DIR};
 
 #[derive(Debug, clap::Args)]
 pub struct ScoreArgs {
@@ -130,8 +123,7 @@ pub fn run_score(args: ScoreArgs) -> anyhow::Result<Summary> {
     let manifest = &scorer.bundle().manifest;
     let map_path = args.out.join("anomaly_map.nii.gz");
     write_nifti(&result.map, &map_path)?;
-    let voxel_threshold = manifest.calibration.voxel_threshold as f32;
-    let mask = result.map.map(|&v| u8::from(v > voxel_threshold));
+    let mask = abnormal_mask(&result.map, manifest);
     let abnormal_voxels = mask.data.iter().filter(|&&v| v > 0).count();
     let mask_path = args.out.join("abnormal_mask.nii.gz");
     write_nifti(&mask, &mask_path)?;
@@ -143,9 +135,13 @@ pub fn run_score(args: ScoreArgs) -> anyhow::Result<Summary> {
     match &input.source {
         Ok(source) => {
             let display = display_scores(&result.map, manifest);
-            outputs.extend(write_dicom_results(
-                source, ct, &mask, &display, manifest, &args.out,
-            )?);
+            let written = write_dicom_results(source, ct, &mask, &display, manifest, &args.out)?;
+            outputs.push(written.seg_path.display().to_string());
+            outputs.push(format!(
+                "{} ({} images)",
+                args.out.join(OVERLAY_DIR).display(),
+                written.overlay_paths.len()
+            ));
         }
         Err(why) => notes.push(format!("no DICOM SEG or overlay: {why}")),
     }
@@ -185,97 +181,6 @@ pub fn run_score(args: ScoreArgs) -> anyhow::Result<Summary> {
     )
     .with_context(|| format!("writing {}", summary_path.display()))?;
     Ok(summary)
-}
-
-/// A CT read for scoring; for a DICOM series also its source frames (or why none).
-struct ScoreInput {
-    ct: CtVolume,
-    source: Result<SourceSeries, String>,
-    note: Option<String>,
-}
-
-fn read_input(path: &Path) -> anyhow::Result<ScoreInput> {
-    let context = || format!("reading {}", path.display());
-    if !path.is_dir() {
-        let read = read_ct(path).with_context(context)?;
-        return Ok(ScoreInput {
-            ct: read.volume,
-            source: Err("the input is not a DICOM series".into()),
-            note: read.note,
-        });
-    }
-    let scan = scan_folder(path).with_context(context)?;
-    let series = match scan.series.as_slice() {
-        [one] => one,
-        [] => return Err(anyhow::anyhow!(SeriesError::NoImages(path.to_owned()))),
-        several => anyhow::bail!(
-            "{} holds {} series; give the folder of one",
-            path.display(),
-            several.len()
-        ),
-    };
-    let loaded = load_series(series).with_context(context)?;
-    let note = loaded.restacked.then(|| {
-        format!(
-            "resampled onto an orthogonal, evenly spaced grid (gantry tilt {:.1} degrees)",
-            loaded.tilt_degrees
-        )
-    });
-    Ok(ScoreInput {
-        ct: loaded.volume,
-        source: SourceSeries::open(series.instances.clone()).map_err(|e| e.to_string()),
-        note,
-    })
-}
-
-/// Anomaly mapped to [0, 1] for display with the bundle's calibration (0.5 at the voxel
-/// threshold).
-fn display_scores(map: &Volume<f32>, manifest: &Manifest) -> Volume<f32> {
-    let c = &manifest.calibration;
-    let (t, s) = (c.voxel_threshold as f32, c.voxel_scale.max(1e-6) as f32);
-    map.map(|&a| 1.0 / (1.0 + (-(a - t) / s).exp()))
-}
-
-/// Writes the SEG (`seg.dcm`) and the overlay series (`overlay/`); UIDs derive from the source
-/// series and the model, so scoring the same series again reproduces them.
-fn write_dicom_results(
-    source: &SourceSeries,
-    ct: &CtVolume,
-    mask: &Mask,
-    display: &Volume<f32>,
-    manifest: &Manifest,
-    out: &Path,
-) -> anyhow::Result<Vec<String>> {
-    let model = format!("{}/{}", manifest.model.name, manifest.model.version);
-    let seed = |what: &str| uid_from_seed(&format!("{what}/{}/{model}", source.series_uid()));
-    let algorithm = Algorithm {
-        name: manifest.model.name.clone(),
-        version: manifest.model.version.clone(),
-        parameters: format!(
-            "voxel threshold {} ({})",
-            manifest.calibration.voxel_threshold, manifest.calibration.statistic
-        ),
-    };
-    let seg_path = out.join("seg.dcm");
-    let seg_params = SegParams::new(seed("seg-series"), seed("seg-instance"), algorithm);
-    write_segmentation(
-        source,
-        SegmentationValues::Binary(mask),
-        &seg_params,
-        &seg_path,
-    )?;
-    let overlay_dir = out.join("overlay");
-    let files = write_overlay(
-        source,
-        ct,
-        display,
-        &OverlayParams::new(seed("overlay-series")),
-        &overlay_dir,
-    )?;
-    Ok(vec![
-        seg_path.display().to_string(),
-        format!("{} ({} images)", overlay_dir.display(), files.len()),
-    ])
 }
 
 /// A progress bar on a terminal; nothing when stderr is redirected.

@@ -93,30 +93,6 @@ fn full_disk_answers_out_of_resources_and_the_listener_keeps_serving() {
     });
 }
 
-/// A tmpfs of `size` over `dir`, in a mount namespace private to this thread (and to the
-/// threads it starts afterwards).
-fn mount_small_tmpfs(dir: &Path, size: &str) {
-    // SAFETY: unshare only changes this thread's namespaces.
-    assert_eq!(unsafe { libc::unshare(libc::CLONE_NEWNS) }, 0);
-    let run = |args: &[&str]| {
-        let ok = std::process::Command::new("mount")
-            .args(args)
-            .status()
-            .unwrap();
-        assert!(ok.success(), "mount {args:?}");
-    };
-    // Keep the new mount from propagating to the host's namespace.
-    run(&["--make-rprivate", "/"]);
-    run(&[
-        "-t",
-        "tmpfs",
-        "-o",
-        &format!("size={size}"),
-        "tmpfs",
-        dir.to_str().unwrap(),
-    ]);
-}
-
 #[test]
 fn unparsable_data_set_is_answered_with_cannot_understand_and_not_retried() {
     let tmp = tempfile::tempdir().unwrap();

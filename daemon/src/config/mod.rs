@@ -26,7 +26,7 @@ pub use error::{ConfigError, Problem};
 pub use layers::{EnvOverride, DEFAULT_TOML, ENV_PREFIX};
 pub use sections::{
     Config, DestinationSection, DicomSection, EngineSection, LogFormat, LoggingSection,
-    NodeSection, RetrySection, StoreSection, WebSection, WebhookSection,
+    NodeSection, PipelineSection, RetrySection, StoreSection, WebSection, WebhookSection,
 };
 
 impl Config {

@@ -15,6 +15,7 @@ pub struct Config {
     #[serde(default)]
     pub destinations: Vec<DestinationSection>,
     pub engine: EngineSection,
+    pub pipeline: PipelineSection,
     pub store: StoreSection,
     pub web: WebSection,
     pub webhook: WebhookSection,
@@ -96,6 +97,26 @@ pub struct EngineSection {
     pub threads: u32,
     pub batch: u32,
     pub use_gpu: bool,
+}
+
+/// `[pipeline]`: the job queue's workers and how a dead worker is noticed.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct PipelineSection {
+    /// Series scored at once by this process (each uses `engine.threads` threads).
+    pub scoring_workers: u32,
+    /// Deliveries (DICOM sends, webhook posts) in flight at once.
+    pub delivery_workers: u32,
+    /// A running job records a heartbeat this often.
+    pub heartbeat_s: u64,
+    /// A job or delivery whose worker was silent this long is handed to another worker.
+    pub stale_after_s: u64,
+    /// A series whose scoring was interrupted this many times is marked failed.
+    pub max_attempts: u32,
+    /// A job that hit a transient fault (disk full) is retried after this many seconds.
+    pub retry_delay_s: u64,
+    /// PNG previews per study for the admin page (0 = none).
+    pub previews: u32,
 }
 
 /// `[store]`: the database.

@@ -26,6 +26,7 @@ pub fn problems(config: &Config) -> Vec<Problem> {
         }
     }
     engine(config, &mut p);
+    pipeline(config, &mut p);
     store(config, &mut p);
     web(config, &mut p);
     webhook(config, &mut p);
@@ -154,6 +155,24 @@ fn engine(config: &Config, p: &mut Problems) {
         );
     }
     p.positive("engine.batch", e.batch.into());
+}
+
+fn pipeline(config: &Config, p: &mut Problems) {
+    let q = &config.pipeline;
+    p.positive("pipeline.scoring_workers", q.scoring_workers.into());
+    p.positive("pipeline.delivery_workers", q.delivery_workers.into());
+    p.positive("pipeline.heartbeat_s", q.heartbeat_s);
+    p.positive("pipeline.max_attempts", q.max_attempts.into());
+    if q.stale_after_s < 3 * q.heartbeat_s {
+        p.add(
+            "pipeline.stale_after_s",
+            format!(
+                "must be at least 3 x pipeline.heartbeat_s ({}), got {}",
+                3 * q.heartbeat_s,
+                q.stale_after_s
+            ),
+        );
+    }
 }
 
 fn store(config: &Config, p: &mut Problems) {

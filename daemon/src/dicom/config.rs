@@ -103,7 +103,7 @@ impl Destination {
 }
 
 /// Exponential backoff: attempt n (from 1) waits `base * 2^(n-1)`, at most `cap`.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Copy)]
 pub struct RetryPolicy {
     /// Total attempts, the first included (at least 1).
     pub attempts: u32,
@@ -122,6 +122,14 @@ impl Default for RetryPolicy {
 }
 
 impl RetryPolicy {
+    /// One attempt, no retry.
+    pub fn once() -> Self {
+        RetryPolicy {
+            attempts: 1,
+            ..RetryPolicy::default()
+        }
+    }
+
     /// Delay before attempt `attempt` (2 = the first retry).
     pub fn delay_before(&self, attempt: u32) -> Duration {
         let doublings = attempt.saturating_sub(2).min(31);

@@ -32,7 +32,7 @@ pub use config::{
 };
 pub use grouping::SeriesReady;
 pub use listener::{Listener, ListenerError};
-pub use node::{start_node, Node, NodeError};
+pub use node::{start_node, start_node_observed, Node, NodeError};
 pub use sender::{
     echo, send_once, send_with_retry, InstanceResult, Outcome, SendError, SendReport,
 };

@@ -9,7 +9,7 @@ use tokio::task::JoinHandle;
 use super::config::{GroupingConfig, ListenerConfig, SpoolConfig};
 use super::grouping::{self, SeriesReady};
 use super::listener::{Listener, ListenerError};
-use super::spool::{Spool, SpoolError};
+use super::spool::{Spool, SpoolError, StoredInstance};
 
 /// Instances stored but not yet taken by grouping; beyond this the listener waits.
 const STORED_QUEUE: usize = 1024;
@@ -37,8 +37,25 @@ pub async fn start_node(
     spool: SpoolConfig,
     grouping: GroupingConfig,
 ) -> Result<Node, NodeError> {
+    start_node_observed(listener, spool, grouping, None).await
+}
+
+/// As [`start_node`], and every stored instance is also sent to `observer` (the service
+/// records each one in its store as it arrives) before grouping sees it.
+pub async fn start_node_observed(
+    listener: ListenerConfig,
+    spool: SpoolConfig,
+    grouping: GroupingConfig,
+    observer: Option<mpsc::Sender<StoredInstance>>,
+) -> Result<Node, NodeError> {
     let spool = Arc::new(Spool::open(&spool)?);
-    let (stored_tx, stored_rx) = mpsc::channel(STORED_QUEUE);
+    let (stored_tx, stored_rx) = match observer {
+        None => mpsc::channel(STORED_QUEUE),
+        Some(observer) => {
+            let (to_grouping, from_tap) = mpsc::channel(STORED_QUEUE);
+            (tap(observer, to_grouping), from_tap)
+        }
+    };
     let (ready_tx, ready) = mpsc::channel(64);
     let grouping = grouping::start(grouping, spool.clone(), stored_rx, ready_tx)?;
     let listener = Listener::start(listener, spool.clone(), stored_tx).await?;
@@ -48,4 +65,27 @@ pub async fn start_node(
         ready,
         grouping,
     })
+}
+
+/// A channel whose messages go to `observer`, then on to `next`. Ends when the sending side
+/// closes; a closed observer is dropped and the flow to `next` goes on.
+fn tap(
+    observer: mpsc::Sender<StoredInstance>,
+    next: mpsc::Sender<StoredInstance>,
+) -> mpsc::Sender<StoredInstance> {
+    let (tx, mut rx) = mpsc::channel::<StoredInstance>(STORED_QUEUE);
+    tokio::spawn(async move {
+        let mut observer = Some(observer);
+        while let Some(instance) = rx.recv().await {
+            if let Some(o) = &observer {
+                if o.send(instance.clone()).await.is_err() {
+                    observer = None;
+                }
+            }
+            if next.send(instance).await.is_err() {
+                return;
+            }
+        }
+    });
+    tx
 }

@@ -365,7 +365,7 @@ fn source_ae(path: &Path) -> Option<String> {
         .filter(|s| !s.is_empty())
 }
 
-fn free_bytes(path: &Path) -> io::Result<u64> {
+pub fn free_bytes(path: &Path) -> io::Result<u64> {
     use std::os::unix::ffi::OsStrExt;
     let c = std::ffi::CString::new(path.as_os_str().as_bytes())?;
     let mut s: libc::statvfs = unsafe { std::mem::zeroed() };

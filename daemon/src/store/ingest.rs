@@ -155,3 +155,19 @@ impl Store {
         })
     }
 }
+
+impl Store {
+    /// Whether the series already has its job (queued, running or ended): a series found
+    /// again in the spool after a restart is then not recorded a second time.
+    pub async fn series_has_job(&self, series_uid: &str) -> Result<bool, StoreError> {
+        with_pool!(self, pool => {
+            let row = sqlx::query(
+                "SELECT 1 FROM jobs j JOIN series s ON s.id = j.series_id WHERE s.series_uid = $1",
+            )
+            .bind(series_uid)
+            .fetch_optional(pool)
+            .await?;
+            Ok(row.is_some())
+        })
+    }
+}

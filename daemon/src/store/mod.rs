@@ -8,14 +8,17 @@
 //! - [`jobs`]: claim, heartbeat, stages, finish, fail, skip, reclaim.
 //! - [`deliveries`]: the outbox: claim due, delivered, failed with backoff, retry.
 //! - [`views`]: worklist, recent studies, health counts, audit log.
+//! - [`results`]: a result as a notice (the webhook's payload).
 
 mod deliveries;
 pub mod error;
 mod ingest;
 mod jobs;
 pub mod open;
+mod results;
 pub mod types;
 mod views;
+pub mod web_views;
 
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
@@ -24,6 +27,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use sqlx::{PgPool, Postgres, Sqlite, SqlitePool, Transaction};
 
 pub use error::StoreError;
+pub use results::ResultNotice;
 pub use types::*;
 
 /// A connection pool to either database, cheap to clone.

@@ -11,6 +11,7 @@ mod colormap;
 mod elements;
 mod font;
 mod overlay;
+pub mod preview;
 mod render;
 mod seg;
 mod seg_pixels;
@@ -22,6 +23,7 @@ use std::path::PathBuf;
 pub use colormap::{heat_colour, HEAT_TABLE};
 pub use elements::{ContentDateTime, Equipment};
 pub use overlay::{overlay_instance_uid, write_overlay, OverlayParams, Window};
+pub use preview::render_previews;
 pub use render::render_slice;
 pub use seg::{
     segmentation_object, write_segmentation, Algorithm, SegParams, SegSummary, SegmentationValues,
