@@ -8,7 +8,6 @@ mod serve_support;
 use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
-use std::path::Path;
 use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -123,23 +122,6 @@ fn a_full_results_disk_requeues_the_job_and_it_completes_when_space_returns() {
         assert_eq!(left, [std::ffi::OsString::from(&study.series_uid)]);
         store.close().await;
     });
-}
-
-/// A copy of the default bundle whose flag threshold every study exceeds, so the flag path
-/// runs whatever the untrained model's scores are.
-fn bundle_flagging_everything(dir: &Path) -> std::path::PathBuf {
-    let src = repo().join("models/default");
-    std::fs::create_dir_all(dir).unwrap();
-    for e in std::fs::read_dir(&src).unwrap() {
-        let e = e.unwrap();
-        std::fs::copy(e.path(), dir.join(e.file_name())).unwrap();
-    }
-    let path = dir.join("manifest.json");
-    let mut m: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
-    m["calibration"]["threshold"] = serde_json::json!(-1.0e9);
-    std::fs::write(&path, serde_json::to_string_pretty(&m).unwrap()).unwrap();
-    dir.to_owned()
 }
 
 /// A webhook receiver: answers 500 to the first request and 200 after; keeps the bodies.

@@ -327,3 +327,66 @@ pub fn mount_small_tmpfs(dir: &Path, size: &str) {
         dir.to_str().unwrap(),
     ]);
 }
+
+pub const ORTHANC_HTTP_PORT: u16 = 8042;
+pub const ORTHANC_DICOM_PORT: u16 = 4242;
+
+/// Starts Orthanc with its storage in `dir`; `peer_port` is our listener, known to Orthanc as
+/// modality `screener`.
+pub fn orthanc(dir: &Path, peer_port: u16) -> Peer {
+    let config = serde_json::json!({
+        "Name": "screener-test",
+        "StorageDirectory": dir.join("storage"),
+        "IndexDirectory": dir.join("index"),
+        "HttpPort": ORTHANC_HTTP_PORT,
+        "DicomPort": ORTHANC_DICOM_PORT,
+        "DicomAet": "ORTHANC",
+        "RemoteAccessAllowed": false,
+        "AuthenticationEnabled": false,
+        "DicomCheckCalledAet": true,
+        "DicomModalities": { "screener": ["SCREENER", "127.0.0.1", peer_port] },
+        "Plugins": [],
+    });
+    let path = dir.join("orthanc.json");
+    std::fs::write(&path, serde_json::to_vec_pretty(&config).unwrap()).unwrap();
+    let child = Command::new("Orthanc")
+        .arg(&path)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("Orthanc (Debian package orthanc)");
+    wait_for_port(
+        format!("127.0.0.1:{ORTHANC_HTTP_PORT}").parse().unwrap(),
+        Duration::from_secs(30),
+    );
+    wait_for_port(
+        format!("127.0.0.1:{ORTHANC_DICOM_PORT}").parse().unwrap(),
+        Duration::from_secs(30),
+    );
+    Peer(child)
+}
+
+/// Calls Orthanc's REST API with curl; returns the parsed JSON answer.
+pub fn orthanc_rest(
+    method: &str,
+    path: &str,
+    body: Option<&str>,
+    file: Option<&Path>,
+) -> serde_json::Value {
+    let mut cmd = Command::new("curl");
+    cmd.args(["-sS", "--fail", "-X", method])
+        .arg(format!("http://127.0.0.1:{ORTHANC_HTTP_PORT}{path}"));
+    if let Some(b) = body {
+        cmd.args(["-H", "Content-Type: application/json", "--data", b]);
+    }
+    if let Some(f) = file {
+        cmd.arg("--data-binary").arg(format!("@{}", f.display()));
+    }
+    let out = cmd.output().expect("curl");
+    assert!(
+        out.status.success(),
+        "{method} {path}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap_or(serde_json::Value::Null)
+}

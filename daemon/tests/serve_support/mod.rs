@@ -280,3 +280,20 @@ pub fn storescu(port: u16, files: &[PathBuf]) -> bool {
         .expect("storescu")
         .success()
 }
+
+/// A copy of the default bundle whose flag threshold every study exceeds, so the flag path
+/// runs whatever the untrained model's scores are.
+pub fn bundle_flagging_everything(dir: &Path) -> std::path::PathBuf {
+    let src = repo().join("models/default");
+    std::fs::create_dir_all(dir).unwrap();
+    for e in std::fs::read_dir(&src).unwrap() {
+        let e = e.unwrap();
+        std::fs::copy(e.path(), dir.join(e.file_name())).unwrap();
+    }
+    let path = dir.join("manifest.json");
+    let mut m: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    m["calibration"]["threshold"] = serde_json::json!(-1.0e9);
+    std::fs::write(&path, serde_json::to_string_pretty(&m).unwrap()).unwrap();
+    dir.to_owned()
+}
