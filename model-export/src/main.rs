@@ -8,7 +8,8 @@ use clap::{Parser, Subcommand};
 use screener_core::bundle::{ModelIdentity, Provenance};
 use screener_export::bundle::{write_modular_bundle, BundleInfo, Density};
 use screener_trainer::models::{
-    ConditionModelConfig, DescriptorModelConfig, GaussianDensityConfig,
+    load_network, ConditionModelConfig, ConditionalGlowConfig, DescriptorModelConfig,
+    GaussianDensityConfig,
 };
 
 #[derive(Parser)]
@@ -32,10 +33,67 @@ enum Command {
         #[arg(long, default_value_t = 20261128)]
         seed: u64,
     },
+    /// A modular bundle of the networks a `screener-train` run folder holds
+    /// (`<run>/{descriptor,condition,density}/final.{json,safetensors}`).
+    FromRun {
+        #[arg(long)]
+        run: PathBuf,
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        version: String,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
+        Command::FromRun {
+            run,
+            out,
+            name,
+            version,
+        } => {
+            let device = Device::flex();
+            let (_, descriptor) =
+                load_network::<DescriptorModelConfig>(&run.join("descriptor/final"), &device)?;
+            let (_, condition) =
+                load_network::<ConditionModelConfig>(&run.join("condition/final"), &device)?;
+            let density_stem = run.join("density/final");
+            let gaussian = load_network::<GaussianDensityConfig>(&density_stem, &device);
+            let glow = match &gaussian {
+                Ok(_) => None,
+                Err(_) => Some(load_network::<ConditionalGlowConfig>(&density_stem, &device)?.1),
+            };
+            let density = match (&gaussian, &glow) {
+                (Ok((_, q)), _) => Density::Gaussian(q),
+                (_, Some(q)) => Density::Glow(q),
+                _ => unreachable!("one of the two loaded"),
+            };
+            let info = BundleInfo::method_defaults(
+                ModelIdentity {
+                    name,
+                    version,
+                    description: format!("trained by screener-train in {}", run.display()),
+                },
+                Provenance {
+                    trainer_version: env!("CARGO_PKG_VERSION").into(),
+                    created: "written by `screener-export from-run`".into(),
+                    data: format!("see {}/cache/index.json", run.display()),
+                    steps: BTreeMap::new(),
+                    notes: "uncalibrated: run `screener calibrate` on normal scans".into(),
+                },
+            );
+            let manifest = write_modular_bundle(&out, &descriptor, &condition, density, info)?;
+            println!(
+                "wrote {} ({} networks) to {}",
+                manifest.model.name,
+                manifest.networks.len(),
+                out.display()
+            );
+            Ok(())
+        }
         Command::Untrained { out, seed } => {
             let device = Device::flex();
             device.seed(seed);

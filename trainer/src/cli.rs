@@ -1,0 +1,93 @@
+//! Command line of `screener-train`: one subcommand per stage, each with `--config` and the
+//! run folder. The binary only parses and dispatches; the stages live in `crate::stages`.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "screener-train",
+    version,
+    about = "Trains Screener's models of normal CT anatomy (docs/training.md)"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// What every stage takes.
+#[derive(Debug, Clone, Args)]
+pub struct StageArgs {
+    /// The trainer's TOML configuration (see config/train.example.toml).
+    #[arg(long)]
+    pub config: PathBuf,
+    /// Run folder: cache, checkpoints, metrics and final networks.
+    #[arg(long)]
+    pub run: PathBuf,
+    /// Continue from the stage's newest checkpoint instead of starting over.
+    #[arg(long)]
+    pub resume: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Index the data roots and phantoms, preprocess every volume once into the cache.
+    Prepare(StageArgs),
+    /// Dense self-supervised training of the descriptor model.
+    TrainDescriptor(StageArgs),
+    /// Dense self-supervised training of the masked condition model.
+    TrainCondition(StageArgs),
+    /// Maximum likelihood of the density model on frozen descriptors and conditions.
+    TrainDensity(StageArgs),
+    /// Train one UNet on the modular pipeline's NLL maps.
+    Distil(StageArgs),
+    /// Re-initialise the distilled model's head and train it on labelled masks.
+    FineTune(StageArgs),
+    /// Voxel AUROC and Dice of a trained model on the held-out labelled volumes.
+    Evaluate(StageArgs),
+    /// The paper's condition ablation: density and evaluation per condition kind.
+    Ablate(StageArgs),
+    /// Print the default configuration as TOML.
+    DefaultConfig,
+}
+
+impl Command {
+    /// The stage arguments (`None` for `default-config`).
+    pub fn args(&self) -> Option<&StageArgs> {
+        Some(match self {
+            Command::Prepare(a)
+            | Command::TrainDescriptor(a)
+            | Command::TrainCondition(a)
+            | Command::TrainDensity(a)
+            | Command::Distil(a)
+            | Command::FineTune(a)
+            | Command::Evaluate(a)
+            | Command::Ablate(a) => a,
+            Command::DefaultConfig => return None,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_subcommand_takes_config_run_and_resume() {
+        let cli = Cli::try_parse_from([
+            "screener-train",
+            "train-density",
+            "--config",
+            "c.toml",
+            "--run",
+            "runs/a",
+            "--resume",
+        ])
+        .unwrap();
+        let a = cli.command.args().unwrap();
+        assert_eq!(a.config, PathBuf::from("c.toml"));
+        assert!(a.resume);
+        assert!(Cli::try_parse_from(["screener-train", "fine-tune", "--run", "r"]).is_err());
+    }
+}

@@ -1,0 +1,144 @@
+//! The trainer's configuration: one TOML file holding every parameter of `docs/METHOD.md`
+//! (preprocessing is core's `PreprocessParams`, embedded as `[data.preprocess]`).
+//!
+//! Every section rejects unknown keys, so a misspelt key fails with its own name and the
+//! list of valid ones; missing keys take the CPU defaults below. Paper values are documented
+//! next to each default in `config/train.example.toml` and `docs/training.md`.
+
+mod models;
+mod sections;
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+pub use models::{DensityKind, ModelsConfig};
+pub use sections::{
+    ConditionKind, DataConfig, DecayKind, DensityConfig, DistilConfig, EvaluateConfig,
+    EvaluatedModel, FinetuneConfig, LabelledPair, LabelledRole, PhantomSetConfig,
+    PreprocessSection, RunConfig, SslConfig, StageTraining,
+};
+
+#[derive(Debug, Error)]
+pub enum ConfigError {
+    #[error("reading {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("{path}: {message}")]
+    Parse { path: String, message: String },
+    #[error("{path}: {message}")]
+    Invalid { path: String, message: String },
+}
+
+/// The whole trainer configuration.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct TrainConfig {
+    pub run: RunConfig,
+    pub data: DataConfig,
+    pub models: ModelsConfig,
+    pub ssl: SslConfig,
+    pub density: DensityConfig,
+    pub distil: DistilConfig,
+    pub finetune: FinetuneConfig,
+    pub evaluate: EvaluateConfig,
+}
+
+impl TrainConfig {
+    /// Parses TOML text; `origin` names the source in error messages.
+    pub fn from_toml(text: &str, origin: &str) -> Result<Self, ConfigError> {
+        let config: Self = toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: origin.to_string(),
+            message: e.to_string(),
+        })?;
+        config.validate().map_err(|message| ConfigError::Invalid {
+            path: origin.to_string(),
+            message,
+        })?;
+        Ok(config)
+    }
+
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+        Self::from_toml(&text, &path.display().to_string())
+    }
+
+    pub fn to_toml(&self) -> String {
+        toml::to_string_pretty(self).expect("the config is plain data")
+    }
+
+    /// Checks the relations that the types alone cannot express.
+    pub fn validate(&self) -> Result<(), String> {
+        let p = self.models.patch;
+        let factor = 1usize << (self.models.channels.len().max(1) - 1);
+        let window = [3usize, 3, 2];
+        for (a, name) in ["i", "j", "k"].iter().enumerate() {
+            if p[a] % factor != 0 {
+                return Err(format!(
+                    "models.patch.{name} = {} is not divisible by 2^(levels-1) = {factor}",
+                    p[a]
+                ));
+            }
+            if p[a] % window[a] != 0 {
+                return Err(format!(
+                    "models.patch.{name} = {} is not a multiple of the 3 x 3 x 2 pooling window",
+                    p[a]
+                ));
+            }
+        }
+        if self.models.channels.is_empty() {
+            return Err("models.channels must name at least one level".into());
+        }
+        if !(0.0..1.0).contains(&self.models.overlap) {
+            return Err(format!(
+                "models.overlap = {} is not in [0, 1)",
+                self.models.overlap
+            ));
+        }
+        for (stage, t) in [
+            ("ssl.descriptor", &self.ssl.descriptor_training),
+            ("ssl.condition", &self.ssl.condition_training),
+            ("density", &self.density.training),
+            ("distil", &self.distil.training),
+            ("finetune", &self.finetune.training),
+        ] {
+            t.validate().map_err(|e| format!("{stage}: {e}"))?;
+        }
+        if self.evaluate.threshold_cases == 0 {
+            return Err("evaluate.threshold_cases must be at least 1".into());
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_config_round_trips_through_toml() {
+        let config = TrainConfig::default();
+        let text = config.to_toml();
+        assert_eq!(TrainConfig::from_toml(&text, "mem").unwrap(), config);
+    }
+
+    #[test]
+    fn a_misspelt_key_names_itself() {
+        let err = TrainConfig::from_toml("[density]\nnoise_sigmaa = 0.2\n", "t.toml").unwrap_err();
+        let message = err.to_string();
+        assert!(message.contains("noise_sigmaa"), "{message}");
+        assert!(message.contains("t.toml"), "{message}");
+    }
+
+    #[test]
+    fn a_patch_that_the_pooling_window_does_not_divide_is_rejected() {
+        let err = TrainConfig::from_toml("[models]\npatch = [96, 96, 63]\n", "t").unwrap_err();
+        assert!(err.to_string().contains("models.patch.k"), "{err}");
+    }
+}

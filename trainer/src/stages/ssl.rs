@@ -1,0 +1,323 @@
+//! `train-descriptor` and `train-condition`: dense self-supervised learning of the descriptor
+//! model `f` and the masking-invariant condition model `g` (`docs/METHOD.md`, "Dense SSL").
+//!
+//! Per step: `batch_size` crop pairs, each from a uniformly drawn training volume
+//! (`crate::augment`); both views of every pair through the network (for `g`, each view with
+//! its own random block mask, as in the ref. code); the maps interpolated at the positive
+//! pairs; the objective (`crate::losses`) on those `N` pairs. The loop, AdamW, warm-up +
+//! decay, global-norm clipping, metrics and checkpoints are `fit`'s. All randomness comes from
+//! the stage's generator, so the stages resume exactly. The stage's final network is the
+//! model alone (`DescriptorModelConfig` / `ConditionModelConfig`); the objective's head lives
+//! only in the checkpoints.
+
+mod batch;
+mod network;
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use burn::module::Module;
+use burn::tensor::Device;
+use rand::Rng;
+use rand_chacha::ChaCha8Rng;
+use screener_core::{Mask, Volume};
+use serde::{Deserialize, Serialize};
+
+pub use batch::{PositiveGather, SslBatch};
+pub use network::{
+    ConditionSsl, ConditionSslConfig, DescriptorSsl, DescriptorSslConfig, SslNetwork,
+};
+
+use super::fit::{fit, FitResult, FitSpec, StepOutput};
+use super::{RunLayout, Stage};
+use crate::augment::{sample_crop_pair, AugmentConfig, AugmentError, CropPair};
+use crate::config::TrainConfig;
+use crate::data::{DatasetIndex, Split, VolumeStore};
+use crate::device::training_device;
+use crate::losses::ObjectiveConfig;
+use crate::models::{save_network, BlockMaskConfig, Network};
+
+/// The SSL settings that `[ssl]` of the trainer config does not hold yet: augmentations and
+/// the objective (shared by the descriptor and condition stages).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SslSettings {
+    pub augment: AugmentConfig,
+    pub objective: ObjectiveConfig,
+}
+
+/// Volumes that crop pairs are drawn from.
+pub trait CropSource {
+    fn volumes(&self) -> usize;
+    /// A crop pair from volume `n`.
+    fn crop_pair(
+        &mut self,
+        n: usize,
+        cfg: &AugmentConfig,
+        rng: &mut ChaCha8Rng,
+    ) -> anyhow::Result<Result<CropPair, AugmentError>>;
+}
+
+/// A preprocessed volume (values in [0, 1]) with its body mask, held in memory.
+#[derive(Debug, Clone)]
+pub struct SslVolume {
+    pub image: Volume<f32>,
+    pub body: Mask,
+}
+
+fn tensor_order(spacing_ijk: [f64; 3]) -> [f64; 3] {
+    [spacing_ijk[2], spacing_ijk[1], spacing_ijk[0]]
+}
+
+impl CropSource for [SslVolume] {
+    fn volumes(&self) -> usize {
+        self.len()
+    }
+
+    fn crop_pair(
+        &mut self,
+        n: usize,
+        cfg: &AugmentConfig,
+        rng: &mut ChaCha8Rng,
+    ) -> anyhow::Result<Result<CropPair, AugmentError>> {
+        let v = &self[n];
+        let spacing = tensor_order(v.image.geometry.spacing);
+        Ok(sample_crop_pair(
+            v.image.data.view(),
+            v.body.data.view(),
+            spacing,
+            cfg,
+            rng,
+        ))
+    }
+}
+
+impl CropSource for VolumeStore {
+    fn volumes(&self) -> usize {
+        self.len()
+    }
+
+    fn crop_pair(
+        &mut self,
+        n: usize,
+        cfg: &AugmentConfig,
+        rng: &mut ChaCha8Rng,
+    ) -> anyhow::Result<Result<CropPair, AugmentError>> {
+        let case = self.case(n)?;
+        let spacing = tensor_order(case.geometry.spacing);
+        Ok(sample_crop_pair(
+            case.image.view(),
+            case.body.view(),
+            spacing,
+            cfg,
+            rng,
+        ))
+    }
+}
+
+/// `pairs` crop pairs from uniformly drawn volumes; a volume whose overlaps hold no body voxel
+/// is replaced by another draw (at most `cfg.max_attempts` times per pair).
+pub fn draw_crop_pairs<S: CropSource + ?Sized>(
+    source: &mut S,
+    cfg: &AugmentConfig,
+    pairs: usize,
+    rng: &mut ChaCha8Rng,
+) -> anyhow::Result<Vec<CropPair>> {
+    anyhow::ensure!(source.volumes() > 0, "no volumes to draw crop pairs from");
+    let mut out = Vec::with_capacity(pairs);
+    while out.len() < pairs {
+        let mut last_error = None;
+        for _ in 0..cfg.max_attempts {
+            let n = rng.gen_range(0..source.volumes());
+            match source.crop_pair(n, cfg, rng)? {
+                Ok(pair) => {
+                    out.push(pair);
+                    last_error = None;
+                    break;
+                }
+                Err(e) => last_error = Some((n, e)),
+            }
+        }
+        if let Some((n, e)) = last_error {
+            return Err(e).with_context(|| format!("drawing a crop pair (last from volume {n})"));
+        }
+    }
+    Ok(out)
+}
+
+/// One SSL step's forward: the loss of `pairs` on `net` (built on an autodiff device for
+/// training). `masking` (the condition model) draws one mask per view from `rng`.
+pub fn ssl_step<N: SslNetwork>(
+    net: &N,
+    pairs: &[CropPair],
+    objective: &ObjectiveConfig,
+    masking: Option<&BlockMaskConfig>,
+    rng: &mut ChaCha8Rng,
+    device: &Device,
+) -> anyhow::Result<StepOutput> {
+    let batch = SslBatch::new(pairs, device);
+    anyhow::ensure!(
+        batch.pairs() >= 2,
+        "the objectives need at least two positive pairs, the batch has {}",
+        batch.pairs()
+    );
+    let [b, _, d1, d2, d3] = batch.views[0].dims();
+    let [ya, yb] = [0, 1].map(|side| {
+        let mask = masking.map(|m| m.sample_batch(rng, b, [d1, d2, d3], device));
+        let maps = net.maps(batch.views[side].clone(), mask);
+        batch.positives[side].gather(maps)
+    });
+    let t = net.head().objective(ya, yb, objective);
+    Ok(StepOutput {
+        loss: t.loss,
+        terms: t.terms,
+        voxels: batch.pairs(),
+    })
+}
+
+/// Trains an SSL network with `fit`: `spec.training.batch_size` crop pairs per step.
+pub fn train_ssl<C, S>(
+    spec: &FitSpec,
+    network: &C,
+    objective: &ObjectiveConfig,
+    masking: Option<&BlockMaskConfig>,
+    source: &mut S,
+    augment: &AugmentConfig,
+    device: &Device,
+) -> anyhow::Result<FitResult<C::Model>>
+where
+    C: Network,
+    C::Model: SslNetwork,
+    S: CropSource + ?Sized,
+{
+    augment.validate().map_err(anyhow::Error::msg)?;
+    let pairs = spec.training.batch_size;
+    let model = network.build(device);
+    fit(spec, network, model, |net, rng, _| {
+        let crop_pairs = draw_crop_pairs(source, augment, pairs, rng)?;
+        ssl_step(net, &crop_pairs, objective, masking, rng, device)
+    })
+}
+
+/// Trains the descriptor model on `source`; its final network (the descriptor model alone)
+/// is written to `<spec.dir>/final`.
+pub fn train_descriptor<S: CropSource + ?Sized>(
+    spec: &FitSpec,
+    network: &DescriptorSslConfig,
+    source: &mut S,
+    augment: &AugmentConfig,
+    device: &Device,
+) -> anyhow::Result<FitResult<DescriptorSsl>> {
+    let result = train_ssl(
+        spec,
+        network,
+        &network.objective,
+        None,
+        source,
+        augment,
+        device,
+    )?;
+    save_network(
+        &network.descriptor,
+        &result.model.descriptor.valid(),
+        &result.final_stem,
+    )?;
+    Ok(result)
+}
+
+/// Trains the condition model with block masking on `source`; its final network (the
+/// condition model alone) is written to `<spec.dir>/final`.
+pub fn train_condition<S: CropSource + ?Sized>(
+    spec: &FitSpec,
+    network: &ConditionSslConfig,
+    source: &mut S,
+    augment: &AugmentConfig,
+    device: &Device,
+) -> anyhow::Result<FitResult<ConditionSsl>> {
+    let result = train_ssl(
+        spec,
+        network,
+        &network.objective,
+        Some(&network.masking),
+        source,
+        augment,
+        device,
+    )?;
+    save_network(
+        &network.condition,
+        &result.model.condition.valid(),
+        &result.final_stem,
+    )?;
+    Ok(result)
+}
+
+fn training_volumes(config: &TrainConfig, layout: &RunLayout) -> anyhow::Result<VolumeStore> {
+    let index = DatasetIndex::load(layout.cache_dir())?;
+    let store = VolumeStore::new(
+        layout.cache_dir(),
+        index.split(Split::Train),
+        config.data.max_cached_volumes,
+    );
+    anyhow::ensure!(!store.is_empty(), "no training volumes in the cache");
+    Ok(store)
+}
+
+fn write_settings(dir: &Path, settings: &SslSettings) -> anyhow::Result<()> {
+    let text = toml::to_string_pretty(settings).context("writing the SSL settings as TOML")?;
+    std::fs::write(dir.join("ssl.toml"), text)?;
+    Ok(())
+}
+
+/// `train-descriptor` on the cached training volumes; returns the final network's stem.
+pub fn run_descriptor(
+    config: &TrainConfig,
+    settings: &SslSettings,
+    layout: &RunLayout,
+    resume: bool,
+) -> anyhow::Result<PathBuf> {
+    let dir = layout.start_stage(Stage::Descriptor, config)?;
+    write_settings(&dir, settings)?;
+    let mut store = training_volumes(config, layout)?;
+    let device = training_device();
+    device.seed(config.run.seed);
+    let network = DescriptorSslConfig::new(config.models.descriptor(), &settings.objective);
+    let spec = FitSpec {
+        name: Stage::Descriptor.name(),
+        dir: &dir,
+        training: &config.ssl.descriptor_training,
+        run: &config.run,
+        seed: config.run.seed ^ Stage::Descriptor.seed_offset(),
+        resume,
+    };
+    let result = train_descriptor(&spec, &network, &mut store, &settings.augment, &device)?;
+    Ok(result.final_stem)
+}
+
+/// `train-condition` on the cached training volumes; returns the final network's stem.
+pub fn run_condition(
+    config: &TrainConfig,
+    settings: &SslSettings,
+    layout: &RunLayout,
+    resume: bool,
+) -> anyhow::Result<PathBuf> {
+    let dir = layout.start_stage(Stage::Condition, config)?;
+    write_settings(&dir, settings)?;
+    let mut store = training_volumes(config, layout)?;
+    let device = training_device();
+    device.seed(config.run.seed ^ Stage::Condition.seed_offset());
+    let network = ConditionSslConfig::new(
+        config.models.condition(),
+        &settings.objective,
+        config.models.block_mask(),
+    );
+    let spec = FitSpec {
+        name: Stage::Condition.name(),
+        dir: &dir,
+        training: &config.ssl.condition_training,
+        run: &config.run,
+        seed: config.run.seed ^ Stage::Condition.seed_offset(),
+        resume,
+    };
+    let result = train_condition(&spec, &network, &mut store, &settings.augment, &device)?;
+    Ok(result.final_stem)
+}

@@ -1,0 +1,40 @@
+//! The shipped configuration files parse, and a wrong key is named in the error.
+
+use std::path::Path;
+
+use screener_trainer::config::TrainConfig;
+
+fn config_path(name: &str) -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../config")
+        .join(name)
+}
+
+#[test]
+fn the_example_config_holds_the_cpu_defaults() {
+    let example = TrainConfig::load(&config_path("train.example.toml")).unwrap();
+    assert_eq!(example, TrainConfig::default());
+}
+
+#[test]
+fn the_ci_config_parses_and_round_trips() {
+    let ci = TrainConfig::load(&config_path("train-ci.toml")).unwrap();
+    assert_eq!(ci.models.patch, [12, 12, 8]);
+    let again = TrainConfig::from_toml(&ci.to_toml(), "round trip").unwrap();
+    assert_eq!(again, ci);
+}
+
+#[test]
+fn a_wrong_key_in_a_nested_section_names_itself_and_its_file() {
+    let text = std::fs::read_to_string(config_path("train-ci.toml"))
+        .unwrap()
+        .replace(
+            "[density.training]\n",
+            "[density.training]\nlearning_rate = 0.1\n",
+        );
+    let err = TrainConfig::from_toml(&text, "train-ci.toml")
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("learning_rate"), "{err}");
+    assert!(err.contains("train-ci.toml"), "{err}");
+}
