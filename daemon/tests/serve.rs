@@ -100,8 +100,9 @@ fn a_series_with_a_missing_slice_is_skipped_with_the_reason() {
     let mut files = study.files.clone();
     files.remove(files.len() / 2);
     in_private_network(async {
-        let setup = NodeSetup::new(&tmp.path().join("node"));
-        let _node = NodeProcess::start(&setup);
+        let mut setup = NodeSetup::new(&tmp.path().join("node"));
+        setup.extra = "[logging]\nformat = \"json\"\n".into();
+        let node = NodeProcess::start(&setup);
         assert!(storescu(setup.dicom_port, &files));
         let store = open_store(&setup.sqlite_url()).await;
         let series = wait_for(Duration::from_secs(60), "the skip", || async {
@@ -113,6 +114,18 @@ fn a_series_with_a_missing_slice_is_skipped_with_the_reason() {
         let reason = series.reason.unwrap_or_default();
         assert!(reason.contains("missing"), "reason: {reason}");
         assert_eq!(store.health().await.unwrap().deliveries_pending, 0);
+        // JSON logs: every line is one JSON object; the skip is among them with its job span.
+        let log = node.log_text();
+        let events: Vec<serde_json::Value> = log
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+            .collect();
+        let skip = events
+            .iter()
+            .find(|e| e["message"] == "series skipped")
+            .unwrap_or_else(|| panic!("no skip event in {log}"));
+        assert_eq!(skip["level"], "INFO");
+        assert!(skip["span"]["job"].is_number(), "{skip}");
         store.close().await;
     });
 }
