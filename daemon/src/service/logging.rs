@@ -3,6 +3,8 @@
 //! The node never passes patient name, patient ID or birth date to a log call: its spans
 //! and events carry UIDs, AE titles, counts and times only.
 
+use std::io::IsTerminal;
+
 use anyhow::Context;
 use tracing_subscriber::EnvFilter;
 
@@ -16,6 +18,7 @@ pub fn init(section: &LoggingSection) -> anyhow::Result<()> {
     };
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr);
     let installed = match section.format {
         LogFormat::Plain => builder.try_init(),

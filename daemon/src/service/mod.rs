@@ -70,6 +70,8 @@ pub struct RunningNode {
     pub web_addr: SocketAddr,
     pub store: Store,
     pub readiness: Readiness,
+    /// Where the admin token comes from, in words (never the token itself).
+    pub token_source: String,
     stop: watch::Sender<bool>,
     listener: crate::dicom::Listener,
     tasks: JoinSet<()>,
@@ -230,6 +232,11 @@ pub async fn start(config: Config) -> anyhow::Result<RunningNode> {
         web_addr,
         store,
         readiness,
+        token_source: match (&config.web.token, &config.web.token_file) {
+            (Some(_), _) => "web.token in the configuration".into(),
+            (None, Some(file)) => file.display().to_string(),
+            (None, None) => config.generated_token_path().display().to_string(),
+        },
         stop,
         listener: node.listener,
         tasks,
@@ -248,7 +255,7 @@ async fn shutdown_signal() {
 /// Prints where the node can be reached (stdout, one line, for operators and scripts).
 pub fn announce(node: &RunningNode) {
     println!(
-        "screener: listening for DICOM on {}, admin page on http://{}",
-        node.dicom_addr, node.web_addr
+        "screener: listening for DICOM on {}, admin page on http://{} (token: {})",
+        node.dicom_addr, node.web_addr, node.token_source
     );
 }
