@@ -1,5 +1,6 @@
-//! The daemon's received-data-set path, compiled here from the daemon's own source files so
-//! the fuzz build does not drag in tokio, ort and the rest of the daemon.
+//! The daemon's received-data-set path, compiled here from the daemon's own source files (the
+//! fuzzed code is the shipped code) without tokio, ort, sqlx and the rest of the daemon; plus
+//! the allocation oracle the fuzz target checks.
 
 #[path = "../../daemon/src/dicom/uid.rs"]
 pub mod uid;
@@ -12,3 +13,6 @@ pub mod guard;
 
 #[path = "../../daemon/src/dicom/received.rs"]
 pub mod received;
+
+pub mod budget;
+pub mod largest_allocation;

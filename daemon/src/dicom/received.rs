@@ -113,3 +113,38 @@ pub fn exercise_received_bytes(input: &[u8]) {
     }
     let _ = screener_core::dicom_series::layout_series(&[header, next]);
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Fuzz findings, minimised: selector byte + data set, as `exercise_received_bytes` takes
+    /// them. Each made dicom-parser allocate far more than the bytes present. The path goes
+    /// through `daemon/` so it also resolves when the fuzz crate compiles this file.
+    const REGRESSIONS: &str = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../daemon/tests/data/fuzz-regressions"
+    );
+
+    #[test]
+    fn inputs_the_fuzzer_found_are_refused_by_the_guard_before_parsing() {
+        let mut checked = 0;
+        for entry in std::fs::read_dir(REGRESSIONS).unwrap() {
+            let path = entry.unwrap().path();
+            let input = std::fs::read(&path).unwrap();
+            let ts = FUZZ_TRANSFER_SYNTAXES[input[0] as usize % FUZZ_TRANSFER_SYNTAXES.len()];
+            assert!(
+                check_declared_lengths(&input[1..], ts).is_err(),
+                "{} passes the guard",
+                path.display()
+            );
+            assert!(matches!(
+                header_from_received_bytes(&input[1..], ts),
+                Err(ReceivedError::Parse(_))
+            ));
+            exercise_received_bytes(&input);
+            checked += 1;
+        }
+        assert!(checked >= 2, "regression inputs missing from {REGRESSIONS}");
+    }
+}
