@@ -1,16 +1,21 @@
 //! `screener-export`: writes model bundles.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
+use anyhow::Context;
 use burn::tensor::Device;
 use clap::{Parser, Subcommand};
 use screener_core::bundle::{ModelIdentity, Provenance};
 use screener_export::bundle::{write_modular_bundle, BundleInfo, Density};
+use screener_trainer::config::{ConditionKind, DensityKind, TrainConfig};
+use screener_trainer::data::{DatasetIndex, Split};
+use screener_trainer::inference::POOL_SCALE;
 use screener_trainer::models::{
-    load_network, ConditionModelConfig, ConditionalGlowConfig, DescriptorModelConfig,
+    load_network, save_network, ConditionModelConfig, ConditionalGlowConfig, DescriptorModelConfig,
     GaussianDensityConfig,
 };
+use screener_trainer::stages::{RunLayout, Stage};
 
 #[derive(Parser)]
 #[command(
@@ -32,6 +37,10 @@ enum Command {
         out: PathBuf,
         #[arg(long, default_value_t = 20261128)]
         seed: u64,
+        /// Also save the networks as a run folder (`<DIR>/{descriptor,condition,density}/
+        /// final`), so that `screener-train evaluate --run DIR` scores the same weights.
+        #[arg(long, value_name = "DIR")]
+        networks: Option<PathBuf>,
     },
     /// A modular bundle of the networks a `screener-train` run folder holds
     /// (`<run>/{descriptor,condition,density}/final.{json,safetensors}`).
@@ -47,6 +56,125 @@ enum Command {
     },
 }
 
+/// The config a stage of `run` was trained with (`<run>/<stage>/config.toml`).
+fn stage_config(run: &Path, stage: Stage) -> anyhow::Result<TrainConfig> {
+    let path = run.join(stage.name()).join("config.toml");
+    TrainConfig::load(&path).with_context(|| {
+        format!(
+            "reading the config of the {} stage (train it first)",
+            stage.name()
+        )
+    })
+}
+
+/// The training data in words: the real series by source, the phantoms by count.
+fn describe_data(index: &DatasetIndex) -> String {
+    let train = index.split(Split::Train);
+    let phantoms = train.iter().filter(|v| v.group == "phantoms").count();
+    let real: Vec<&str> = train
+        .iter()
+        .filter(|v| v.group != "phantoms")
+        .map(|v| v.source.as_str())
+        .collect();
+    format!(
+        "{} training volumes: {} generated phantoms (screener_core::phantom){}{}",
+        train.len(),
+        phantoms,
+        if real.is_empty() { "" } else { "; real CT: " },
+        real.join("; ")
+    )
+}
+
+/// `from-run`: a modular bundle of a run's trained networks, fed the way they were trained
+/// (preprocessing, patch size, overlap and pooling from the density stage's config).
+fn from_run(run: &Path, out: &Path, name: String, version: String) -> anyhow::Result<()> {
+    let config = stage_config(run, Stage::Density)?;
+    anyhow::ensure!(
+        config.density.condition == ConditionKind::MaskingInvariant,
+        "the density in {} is conditioned on {:?}; the node's modular bundle runs the \
+         masking-invariant condition model only",
+        run.display(),
+        config.density.condition
+    );
+    let mut steps = BTreeMap::new();
+    for stage in [Stage::Descriptor, Stage::Condition, Stage::Density] {
+        let c = stage_config(run, stage)?;
+        anyhow::ensure!(
+            c.data.preprocess == config.data.preprocess,
+            "the {} stage was trained on other preprocessing than the density stage",
+            stage.name()
+        );
+        let trained = match stage {
+            Stage::Descriptor => &c.ssl.descriptor_training,
+            Stage::Condition => &c.ssl.condition_training,
+            _ => &c.density.training,
+        };
+        steps.insert(stage.name().to_string(), trained.steps as u64);
+    }
+    let layout = RunLayout::new(run, &config);
+    let data = DatasetIndex::load(layout.cache_dir())
+        .map(|index| describe_data(&index))
+        .unwrap_or_else(|e| format!("training data index unreadable: {e:#}"));
+
+    let device = Device::flex();
+    let (_, descriptor) =
+        load_network::<DescriptorModelConfig>(&layout.final_stem(Stage::Descriptor), &device)?;
+    let (_, condition) =
+        load_network::<ConditionModelConfig>(&layout.final_stem(Stage::Condition), &device)?;
+    let density_stem = layout.final_stem(Stage::Density);
+    let gaussian;
+    let glow;
+    let density = match config.density.model {
+        DensityKind::Gaussian => {
+            gaussian = load_network::<GaussianDensityConfig>(&density_stem, &device)?.1;
+            Density::Gaussian(&gaussian)
+        }
+        DensityKind::Glow => {
+            glow = load_network::<ConditionalGlowConfig>(&density_stem, &device)?.1;
+            Density::Glow(&glow)
+        }
+    };
+    let m = &config.models;
+    let mut info = BundleInfo::method_defaults(
+        ModelIdentity {
+            name,
+            version,
+            description: format!(
+                "Modular model trained by screener-train: UNet channels {:?}, d_desc {}, \
+                 d_cond {}, {:?} density on the masking-invariant condition, patch {:?}",
+                m.channels,
+                m.descriptor_channels,
+                m.condition_channels,
+                config.density.model,
+                m.patch
+            ),
+        },
+        Provenance {
+            trainer_version: env!("CARGO_PKG_VERSION").into(),
+            created: format!(
+                "written by `screener-export from-run` from {}",
+                run.display()
+            ),
+            data,
+            steps,
+            notes: "uncalibrated until `screener calibrate` has run on normal scans".into(),
+        },
+    );
+    info.preprocessing = config.data.preprocess.params();
+    info.patch.size = m.patch;
+    info.patch.overlap = m.overlap;
+    info.patch.pooling = [POOL_SCALE.i, POOL_SCALE.j, POOL_SCALE.k];
+    let manifest = write_modular_bundle(out, &descriptor, &condition, density, info)?;
+    println!(
+        "wrote {} ({} networks, patch {:?}) to {}",
+        manifest.model.name,
+        manifest.networks.len(),
+        manifest.patch.size,
+        out.display()
+    );
+    Ok(())
+}
+
 fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::FromRun {
@@ -54,47 +182,12 @@ fn main() -> anyhow::Result<()> {
             out,
             name,
             version,
+        } => from_run(&run, &out, name, version),
+        Command::Untrained {
+            out,
+            seed,
+            networks,
         } => {
-            let device = Device::flex();
-            let (_, descriptor) =
-                load_network::<DescriptorModelConfig>(&run.join("descriptor/final"), &device)?;
-            let (_, condition) =
-                load_network::<ConditionModelConfig>(&run.join("condition/final"), &device)?;
-            let density_stem = run.join("density/final");
-            let gaussian = load_network::<GaussianDensityConfig>(&density_stem, &device);
-            let glow = match &gaussian {
-                Ok(_) => None,
-                Err(_) => Some(load_network::<ConditionalGlowConfig>(&density_stem, &device)?.1),
-            };
-            let density = match (&gaussian, &glow) {
-                (Ok((_, q)), _) => Density::Gaussian(q),
-                (_, Some(q)) => Density::Glow(q),
-                _ => unreachable!("one of the two loaded"),
-            };
-            let info = BundleInfo::method_defaults(
-                ModelIdentity {
-                    name,
-                    version,
-                    description: format!("trained by screener-train in {}", run.display()),
-                },
-                Provenance {
-                    trainer_version: env!("CARGO_PKG_VERSION").into(),
-                    created: "written by `screener-export from-run`".into(),
-                    data: format!("see {}/cache/index.json", run.display()),
-                    steps: BTreeMap::new(),
-                    notes: "uncalibrated: run `screener calibrate` on normal scans".into(),
-                },
-            );
-            let manifest = write_modular_bundle(&out, &descriptor, &condition, density, info)?;
-            println!(
-                "wrote {} ({} networks) to {}",
-                manifest.model.name,
-                manifest.networks.len(),
-                out.display()
-            );
-            Ok(())
-        }
-        Command::Untrained { out, seed } => {
             let device = Device::flex();
             device.seed(seed);
             let descriptor = DescriptorModelConfig::new().init(&device);
@@ -127,6 +220,29 @@ fn main() -> anyhow::Result<()> {
                 Density::Gaussian(&density),
                 info,
             )?;
+            // After the export: burn initialises parameters lazily, in the order they are
+            // first read, so saving first would draw the seeded weights in another order.
+            if let Some(dir) = networks {
+                let stem = |stage: Stage| dir.join(stage.name()).join("final");
+                for stage in [Stage::Descriptor, Stage::Condition, Stage::Density] {
+                    std::fs::create_dir_all(dir.join(stage.name()))?;
+                }
+                save_network(
+                    &DescriptorModelConfig::new(),
+                    &descriptor,
+                    &stem(Stage::Descriptor),
+                )?;
+                save_network(
+                    &ConditionModelConfig::new(),
+                    &condition,
+                    &stem(Stage::Condition),
+                )?;
+                save_network(
+                    &GaussianDensityConfig::new(),
+                    &density,
+                    &stem(Stage::Density),
+                )?;
+            }
             println!(
                 "wrote {} ({} networks) to {}",
                 manifest.model.name,

@@ -28,6 +28,11 @@ pub struct StageArgs {
     /// Continue from the stage's newest checkpoint instead of starting over.
     #[arg(long)]
     pub resume: bool,
+    /// Overrides one key of the config, e.g. `--set density.training.steps=200` (repeatable;
+    /// the value is TOML, or a plain string such as a path). A section the file lacks is
+    /// created; `[ssl.objective]` then also needs its `kind`.
+    #[arg(long = "set", value_name = "SECTION.KEY=VALUE")]
+    pub overrides: Vec<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -83,11 +88,16 @@ mod tests {
             "--run",
             "runs/a",
             "--resume",
+            "--set",
+            "density.training.steps=3",
+            "--set",
+            "run.seed=2",
         ])
         .unwrap();
         let a = cli.command.args().unwrap();
         assert_eq!(a.config, PathBuf::from("c.toml"));
         assert!(a.resume);
+        assert_eq!(a.overrides, ["density.training.steps=3", "run.seed=2"]);
         assert!(Cli::try_parse_from(["screener-train", "fine-tune", "--run", "r"]).is_err());
     }
 }

@@ -8,24 +8,12 @@ use screener_trainer::cli::{Cli, Command};
 use screener_trainer::config::TrainConfig;
 use screener_trainer::stages::{self, RunLayout};
 
-fn ssl_not_built(stage: &str) -> anyhow::Result<()> {
-    anyhow::bail!(
-        "{stage}: the self-supervised stages are not built into this trainer yet; \
-         put the trained network at <run>/{}/final.json + final.safetensors to continue",
-        if stage == "train-descriptor" {
-            "descriptor"
-        } else {
-            "condition"
-        }
-    )
-}
-
 fn run(cli: Cli) -> anyhow::Result<()> {
     let Some(args) = cli.command.args().cloned() else {
         print!("{}", TrainConfig::default().to_toml());
         return Ok(());
     };
-    let config = TrainConfig::load(&args.config)?;
+    let config = TrainConfig::load_with_overrides(&args.config, &args.overrides)?;
     let layout = RunLayout::new(&args.run, &config);
     match cli.command {
         Command::Prepare(_) => {
@@ -38,8 +26,14 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 report.skipped.len()
             );
         }
-        Command::TrainDescriptor(_) => ssl_not_built("train-descriptor")?,
-        Command::TrainCondition(_) => ssl_not_built("train-condition")?,
+        Command::TrainDescriptor(a) => {
+            let stem = stages::ssl::run_descriptor(&config, &layout, a.resume)?;
+            println!("descriptor model: {}", stem.display());
+        }
+        Command::TrainCondition(a) => {
+            let stem = stages::ssl::run_condition(&config, &layout, a.resume)?;
+            println!("condition model: {}", stem.display());
+        }
         Command::TrainDensity(a) => {
             let stem = stages::density::run(&config, &layout, a.resume)?;
             println!("density model: {}", stem.display());
@@ -54,14 +48,18 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Evaluate(_) => {
             let path = stages::evaluate::run(&config, &layout)?;
-            println!(
-                "{}",
-                std::fs::read_to_string(&path).context("reading the report")?
-            );
+            let text = std::fs::read_to_string(&path).context("reading the report")?;
+            let saved: serde_json::Value = serde_json::from_str(&text)?;
+            let report: stages::evaluate::EvaluationReport =
+                serde_json::from_value(saved["report"].clone())?;
+            eprintln!("{}: {}", path.display(), report.summary());
+            println!("{text}");
         }
         Command::Ablate(a) => {
-            let path = stages::ablate::run(&config, &layout, a.resume)?;
-            println!("ablation summary: {}", path.display());
+            let table = stages::ablate::run(&config, &layout, a.resume)?;
+            print!("{}", table.to_text());
+            let [json, _] = stages::ablate::table_paths(&layout);
+            println!("ablation table: {}", json.display());
         }
         Command::DefaultConfig => unreachable!("handled above"),
     }

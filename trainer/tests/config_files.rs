@@ -38,3 +38,27 @@ fn a_wrong_key_in_a_nested_section_names_itself_and_its_file() {
     assert!(err.contains("learning_rate"), "{err}");
     assert!(err.contains("train-ci.toml"), "{err}");
 }
+
+#[test]
+fn the_default_model_config_keeps_the_evaluation_scan_and_phantoms_out_of_training() {
+    let config = TrainConfig::load(&config_path("train-default.toml")).unwrap();
+    assert!(!config.data.roots.is_empty());
+    for root in &config.data.roots {
+        assert!(
+            !root.to_string_lossy().contains("pyradiomics-lung1"),
+            "{} is the evaluation scan",
+            root.display()
+        );
+    }
+    assert!(config
+        .data
+        .labelled
+        .iter()
+        .all(|p| p.role == screener_trainer::config::LabelledRole::Evaluate));
+    // `screener calibrate --phantoms N` scores seeds 1000.., evaluation uses its own range;
+    // 10 000 leaves room for any training phantom count the script sets.
+    let training = config.data.phantoms.seed..config.data.phantoms.seed + 10_000;
+    assert!(!training.contains(&1000));
+    assert!(!training.contains(&config.data.eval_phantoms.seed));
+    assert_eq!(config.data.phantoms.lesions, 0);
+}

@@ -112,3 +112,35 @@ fn distil_fine_tune_and_evaluate_write_their_artefacts() {
         assert_eq!(report["report"]["cases"], 2);
     }
 }
+
+#[test]
+fn ablation_trains_and_evaluates_every_cell_of_the_paper_table() {
+    use screener_trainer::stages::ablate::{AblationTable, CONDITIONS, DENSITIES};
+    let dir = tempfile::tempdir().unwrap();
+    let config = common::ci_config();
+    let layout = common::prepared_run(&config, dir.path());
+    let table = stages::ablate::run(&config, &layout, false).unwrap();
+    for condition in CONDITIONS {
+        for density in DENSITIES {
+            let cell = table.cell(condition, density).unwrap();
+            let report = cell.evaluation.as_ref().unwrap();
+            assert!((0.0..=1.0).contains(&report.voxel_auroc.auroc));
+            assert_eq!(report.cases, 2);
+        }
+    }
+    let text = table.to_text();
+    assert_eq!(text.lines().count(), 2 + CONDITIONS.len(), "{text}");
+    assert!(
+        text.contains("masking_invariant") && text.contains("glow"),
+        "{text}"
+    );
+    let [json, txt] = stages::ablate::table_paths(&layout);
+    let saved: AblationTable = serde_json::from_slice(&std::fs::read(json).unwrap()).unwrap();
+    assert_eq!(saved, table);
+    assert_eq!(std::fs::read_to_string(txt).unwrap(), text);
+    let sincos_glow = layout.variant("sincos-glow");
+    assert!(sincos_glow
+        .final_stem(Stage::Density)
+        .with_extension("safetensors")
+        .exists());
+}

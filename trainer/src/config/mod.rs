@@ -6,6 +6,7 @@
 //! next to each default in `config/train.example.toml` and `docs/training.md`.
 
 mod models;
+mod overrides;
 mod sections;
 
 use std::path::Path;
@@ -62,11 +63,28 @@ impl TrainConfig {
     }
 
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        Self::load_with_overrides(path, &[])
+    }
+
+    /// Loads `path` with `overrides` (`section.key=value`, see `overrides::apply`) laid over
+    /// it, as `screener-train --set` does.
+    pub fn load_with_overrides(path: &Path, overrides: &[String]) -> Result<Self, ConfigError> {
+        let origin = path.display().to_string();
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-            path: path.display().to_string(),
+            path: origin.clone(),
             source,
         })?;
-        Self::from_toml(&text, &path.display().to_string())
+        if overrides.is_empty() {
+            return Self::from_toml(&text, &origin);
+        }
+        let text = overrides::apply(&text, overrides).map_err(|message| ConfigError::Parse {
+            path: origin.clone(),
+            message,
+        })?;
+        Self::from_toml(
+            &text,
+            &format!("{origin} with --set {}", overrides.join(" ")),
+        )
     }
 
     pub fn to_toml(&self) -> String {
@@ -94,6 +112,18 @@ impl TrainConfig {
         }
         if self.models.channels.is_empty() {
             return Err("models.channels must name at least one level".into());
+        }
+        self.ssl
+            .augment
+            .validate()
+            .map_err(|e| format!("ssl.augment: {e}"))?;
+        for (a, name) in ["i", "j", "k"].iter().enumerate() {
+            let c = self.ssl.augment.crop_size[a];
+            if c % factor != 0 {
+                return Err(format!(
+                    "ssl.augment.crop_size.{name} = {c} is not divisible by 2^(levels-1) = {factor}"
+                ));
+            }
         }
         if !(0.0..1.0).contains(&self.models.overlap) {
             return Err(format!(
@@ -134,6 +164,36 @@ mod tests {
         let message = err.to_string();
         assert!(message.contains("noise_sigmaa"), "{message}");
         assert!(message.contains("t.toml"), "{message}");
+    }
+
+    #[test]
+    fn an_ssl_crop_that_the_unet_levels_do_not_divide_is_rejected() {
+        let text = "[models]\nchannels = [4, 8, 16]\n[ssl.augment]\ncrop_size = [12, 12, 6]\n";
+        let err = TrainConfig::from_toml(text, "t").unwrap_err();
+        assert!(err.to_string().contains("ssl.augment.crop_size.k"), "{err}");
+    }
+
+    #[test]
+    fn overrides_replace_nested_keys_and_are_validated() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        std::fs::write(&path, "[density.training]\nsteps = 5\n").unwrap();
+        let sets = [
+            "density.training.steps=7".to_string(),
+            "ssl.descriptor_training.steps=3".to_string(),
+            "data.cache_dir=/tmp/shared cache".to_string(),
+        ];
+        let config = TrainConfig::load_with_overrides(&path, &sets).unwrap();
+        assert_eq!(config.density.training.steps, 7);
+        assert_eq!(config.ssl.descriptor_training.steps, 3);
+        assert_eq!(
+            config.data.cache_dir,
+            std::path::PathBuf::from("/tmp/shared cache")
+        );
+        let err = TrainConfig::load_with_overrides(&path, &["density.stepz=1".into()])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("stepz"), "{err}");
     }
 
     #[test]

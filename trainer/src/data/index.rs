@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
+use screener_core::preprocess::PreprocessParams;
 use screener_core::{Dims, Geometry};
 use serde::{Deserialize, Serialize};
 
@@ -45,6 +46,9 @@ pub struct CachedVolume {
     pub body: String,
     /// 1 inside the pathology (`.u8`), for labelled volumes.
     pub lesion: Option<String>,
+    /// What evaluation reports it under (`Source::group`).
+    #[serde(default)]
+    pub group: String,
 }
 
 /// An input that was not used.
@@ -57,6 +61,10 @@ pub struct Skipped {
 /// `index.json`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct DatasetIndex {
+    /// The preprocessing the volumes went through; a cache made with other settings is not
+    /// reused.
+    #[serde(default)]
+    pub preprocess: Option<PreprocessParams>,
     pub volumes: Vec<CachedVolume>,
 }
 

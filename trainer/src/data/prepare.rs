@@ -140,6 +140,7 @@ fn cache_one(
         image: image_stem,
         body: body_stem,
         lesion,
+        group: source.group(),
     })
 }
 
@@ -172,8 +173,11 @@ pub fn prepare_dataset(
     std::fs::create_dir_all(cache_dir)
         .with_context(|| format!("creating {}", cache_dir.display()))?;
     let (sources, mut skipped) = discover_sources(config);
-    let previous = DatasetIndex::load(cache_dir).unwrap_or_default();
     let params = config.preprocess.params();
+    let previous = DatasetIndex::load(cache_dir)
+        .ok()
+        .filter(|p| p.preprocess.as_ref() == Some(&params))
+        .unwrap_or_default();
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(config.workers)
         .build()
@@ -189,7 +193,13 @@ pub fn prepare_dataset(
             .map(|(id, split, source)| {
                 let described = source.describe();
                 let outcome = match still_cached(&previous, id, &described, cache_dir) {
-                    Some(v) => (Ok(v), true),
+                    Some(v) => (
+                        Ok(CachedVolume {
+                            group: source.group(),
+                            ..v
+                        }),
+                        true,
+                    ),
                     None => (
                         cache_one(source, *split, id, &params, cache_dir)
                             .map_err(|e| format!("{e:#}")),
@@ -201,7 +211,10 @@ pub fn prepare_dataset(
             })
             .collect()
     });
-    let mut index = DatasetIndex::default();
+    let mut index = DatasetIndex {
+        preprocess: Some(params.clone()),
+        volumes: Vec::new(),
+    };
     let mut reused = 0;
     for (result, was_cached, source) in results {
         match result {

@@ -38,11 +38,31 @@ impl Source {
             ),
             Source::File(p) => p.display().to_string(),
             Source::Phantom { set, index } => format!(
-                "phantom seed {} ({} lesions)",
+                "phantom seed {}, {}x{}x{} voxels of {}x{}x{} mm ({} lesions)",
                 set.seed + *index as u64,
+                set.dims[0],
+                set.dims[1],
+                set.dims[2],
+                set.spacing[0],
+                set.spacing[1],
+                set.spacing[2],
                 set.lesions
             ),
             Source::Labelled(p) => format!("{} with mask {}", p.image.display(), p.mask.display()),
+        }
+    }
+
+    /// The group evaluation reports a volume under: `phantoms` for generated ones, the image's
+    /// file name for a labelled pair, `unlabelled` for the data roots.
+    pub fn group(&self) -> String {
+        match self {
+            Source::Dicom(_) | Source::File(_) => "unlabelled".into(),
+            Source::Phantom { .. } => "phantoms".into(),
+            Source::Labelled(p) => p
+                .image
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_else(|| p.image.display().to_string()),
         }
     }
 }
@@ -69,10 +89,22 @@ fn collect_volume_files(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<(
 }
 
 /// Every input of the dataset with its split, and the inputs already known to be unusable.
+/// A root is a folder tree or a single `.nii`, `.nii.gz` or `.nrrd` file.
 pub fn discover_sources(config: &DataConfig) -> (Vec<(Split, Source)>, Vec<Skipped>) {
     let mut sources = Vec::new();
     let mut skipped = Vec::new();
     for root in &config.roots {
+        if root.is_file() {
+            if is_volume_file(root) {
+                sources.push((Split::Train, Source::File(root.clone())));
+            } else {
+                skipped.push(Skipped {
+                    source: root.display().to_string(),
+                    reason: "a root that is a file must be .nii, .nii.gz or .nrrd".into(),
+                });
+            }
+            continue;
+        }
         let mut files = Vec::new();
         if let Err(e) = collect_volume_files(root, &mut files) {
             skipped.push(Skipped {

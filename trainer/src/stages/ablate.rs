@@ -1,15 +1,27 @@
-//! `ablate`: the paper's condition ablation. For each condition (none, sin-cos positional,
-//! masking-invariant) train the density model on the run's frozen descriptor and evaluate the
-//! modular scorer; results go to `<run>/ablation/<condition>/` and `ablation.json`.
+//! `ablate`: the paper's condition ablation (`docs/METHOD.md`, "Density model"). For each
+//! condition (none, sin-cos positional, masking-invariant) and each density (Gaussian, Glow),
+//! train the density model on the run's frozen descriptor (and condition model) and evaluate
+//! the modular scorer with the paper's protocol. Each cell lives in
+//! `<run>/ablation/<condition>-<density>/{density,evaluate}`; the table goes to
+//! `ablation/ablation.json` and `ablation/ablation.txt`.
 
 use std::path::PathBuf;
 
-use serde_json::json;
+use serde::{Deserialize, Serialize};
 
+use super::evaluate::EvaluationReport;
 use super::{density, evaluate, RunLayout, Stage};
-use crate::config::{ConditionKind, EvaluatedModel, TrainConfig};
+use crate::config::{ConditionKind, DensityKind, EvaluatedModel, TrainConfig};
 
-fn name(kind: ConditionKind) -> &'static str {
+/// The rows and columns of the paper's table.
+pub const CONDITIONS: [ConditionKind; 3] = [
+    ConditionKind::None,
+    ConditionKind::Sincos,
+    ConditionKind::MaskingInvariant,
+];
+pub const DENSITIES: [DensityKind; 2] = [DensityKind::Gaussian, DensityKind::Glow];
+
+pub fn condition_name(kind: ConditionKind) -> &'static str {
     match kind {
         ConditionKind::None => "none",
         ConditionKind::Sincos => "sincos",
@@ -17,8 +29,94 @@ fn name(kind: ConditionKind) -> &'static str {
     }
 }
 
-/// Runs the variants whose inputs exist; returns the summary's path.
-pub fn run(config: &TrainConfig, layout: &RunLayout, resume: bool) -> anyhow::Result<PathBuf> {
+pub fn density_name(kind: DensityKind) -> &'static str {
+    match kind {
+        DensityKind::Gaussian => "gaussian",
+        DensityKind::Glow => "glow",
+    }
+}
+
+/// One cell: a condition with a density, evaluated or skipped with the reason.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AblationCell {
+    pub condition: ConditionKind,
+    pub density: DensityKind,
+    pub evaluation: Option<EvaluationReport>,
+    pub skipped: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AblationTable {
+    pub cells: Vec<AblationCell>,
+}
+
+fn format_auroc(report: &EvaluationReport) -> String {
+    let mut text = format!("{:.3}", report.voxel_auroc.auroc);
+    if report.groups.len() > 1 {
+        let parts: Vec<String> = report
+            .groups
+            .iter()
+            .map(|g| format!("{:.3}", g.voxel_auroc.auroc))
+            .collect();
+        text.push_str(&format!(" [{}]", parts.join(" | ")));
+    }
+    text
+}
+
+impl AblationTable {
+    pub fn cell(&self, condition: ConditionKind, density: DensityKind) -> Option<&AblationCell> {
+        self.cells
+            .iter()
+            .find(|c| c.condition == condition && c.density == density)
+    }
+
+    /// The table as text: conditions down, densities across, voxel AUROC in the cells (all
+    /// evaluation cases pooled, then per group in brackets when there are several).
+    pub fn to_text(&self) -> String {
+        let groups: Vec<String> = self
+            .cells
+            .iter()
+            .find_map(|c| c.evaluation.as_ref())
+            .map(|r| r.groups.iter().map(|g| g.group.clone()).collect())
+            .unwrap_or_default();
+        let mut out = String::from("voxel AUROC (1000 lesion + 1000 body voxels per image)");
+        if groups.len() > 1 {
+            out.push_str(&format!(": all cases [{}]", groups.join(" | ")));
+        }
+        out.push('\n');
+        let width = 34;
+        out.push_str(&format!("{:<20}", "condition"));
+        for d in DENSITIES {
+            out.push_str(&format!("{:<width$}", density_name(d)));
+        }
+        out.push('\n');
+        for c in CONDITIONS {
+            out.push_str(&format!("{:<20}", condition_name(c)));
+            for d in DENSITIES {
+                let text = match self.cell(c, d) {
+                    Some(AblationCell {
+                        evaluation: Some(r),
+                        ..
+                    }) => format_auroc(r),
+                    Some(AblationCell {
+                        skipped: Some(why), ..
+                    }) => format!("skipped ({why})"),
+                    _ => "-".into(),
+                };
+                out.push_str(&format!("{text:<width$}"));
+            }
+            out.push('\n');
+        }
+        out
+    }
+}
+
+/// Trains and evaluates every cell whose inputs exist; writes and returns the table.
+pub fn run(
+    config: &TrainConfig,
+    layout: &RunLayout,
+    resume: bool,
+) -> anyhow::Result<AblationTable> {
     let descriptor = layout.final_stem(Stage::Descriptor).with_extension("json");
     anyhow::ensure!(
         descriptor.exists(),
@@ -29,33 +127,50 @@ pub fn run(config: &TrainConfig, layout: &RunLayout, resume: bool) -> anyhow::Re
         .final_stem(Stage::Condition)
         .with_extension("json")
         .exists();
-    let mut rows = Vec::new();
-    for kind in [
-        ConditionKind::None,
-        ConditionKind::Sincos,
-        ConditionKind::MaskingInvariant,
-    ] {
-        if kind == ConditionKind::MaskingInvariant && !has_condition {
-            eprintln!(
-                "ablate: skipping masking_invariant (no condition model: run train-condition)"
-            );
-            rows.push(json!({ "condition": name(kind), "skipped": "no condition model" }));
-            continue;
+    let mut cells = Vec::new();
+    for condition in CONDITIONS {
+        for density in DENSITIES {
+            if condition == ConditionKind::MaskingInvariant && !has_condition {
+                eprintln!("ablate: skipping masking_invariant (no condition model)");
+                cells.push(AblationCell {
+                    condition,
+                    density,
+                    evaluation: None,
+                    skipped: Some("no condition model: run train-condition".into()),
+                });
+                continue;
+            }
+            let mut variant = config.clone();
+            variant.density.condition = condition;
+            variant.density.model = density;
+            variant.evaluate.model = EvaluatedModel::Modular;
+            let name = format!("{}-{}", condition_name(condition), density_name(density));
+            eprintln!("ablate: {name}");
+            let cell_layout = layout.variant(&name);
+            density::run(&variant, &cell_layout, resume)?;
+            let report_path = evaluate::run(&variant, &cell_layout)?;
+            let saved: serde_json::Value = serde_json::from_slice(&std::fs::read(&report_path)?)?;
+            cells.push(AblationCell {
+                condition,
+                density,
+                evaluation: Some(serde_json::from_value(saved["report"].clone())?),
+                skipped: None,
+            });
         }
-        let mut variant = config.clone();
-        variant.density.condition = kind;
-        variant.evaluate.model = EvaluatedModel::Modular;
-        let variant_layout = layout.variant(name(kind));
-        density::run(&variant, &variant_layout, resume)?;
-        let report_path = evaluate::run(&variant, &variant_layout)?;
-        let report: serde_json::Value = serde_json::from_slice(&std::fs::read(&report_path)?)?;
-        rows.push(json!({ "condition": name(kind), "evaluation": report["report"] }));
     }
-    let path = layout.root.join("ablation").join("ablation.json");
-    std::fs::create_dir_all(path.parent().expect("has a parent"))?;
+    let table = AblationTable { cells };
+    let dir = layout.root.join("ablation");
+    std::fs::create_dir_all(&dir)?;
     std::fs::write(
-        &path,
-        serde_json::to_vec_pretty(&json!({ "variants": rows }))?,
+        dir.join("ablation.json"),
+        serde_json::to_vec_pretty(&table)?,
     )?;
-    Ok(path)
+    std::fs::write(dir.join("ablation.txt"), table.to_text())?;
+    Ok(table)
+}
+
+/// Where `run` writes the table.
+pub fn table_paths(layout: &RunLayout) -> [PathBuf; 2] {
+    let dir = layout.root.join("ablation");
+    [dir.join("ablation.json"), dir.join("ablation.txt")]
 }

@@ -16,19 +16,13 @@ use screener_core::Dims;
 
 use super::fit::{fit, FitSpec, StepOutput};
 use super::{RunLayout, Stage};
+use crate::augment::standard_normal;
 use crate::config::{DensityKind, TrainConfig};
 use crate::data::loader::image_patch;
 use crate::data::{patches_to_tensor, DatasetIndex, Split, VolumeStore};
 use crate::device::{compute_device, training_device};
 use crate::inference::{load_features, FrozenFeatures};
 use crate::models::Network;
-
-/// A standard normal sample (Box-Muller) from the stage's generator.
-pub fn standard_normal<R: Rng>(rng: &mut R) -> f32 {
-    let u1: f64 = rng.gen_range(f64::MIN_POSITIVE..1.0);
-    let u2: f64 = rng.gen();
-    ((-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()) as f32
-}
 
 /// Copies a tensor to `device` as a new leaf, plus `sigma` times standard normal noise.
 fn with_noise<R: Rng>(t: Tensor<5>, sigma: f64, rng: &mut R, device: &Device) -> Tensor<5> {

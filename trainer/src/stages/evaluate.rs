@@ -37,6 +37,72 @@ pub struct EvaluationReport {
     pub dice_held_out: Option<f64>,
     /// Dice of every case at the threshold, in order.
     pub per_case_dice: Vec<f64>,
+    /// The voxel AUROC of each group of cases alone (phantoms, each labelled image).
+    #[serde(default)]
+    pub groups: Vec<GroupAuroc>,
+}
+
+impl EvaluationReport {
+    /// One line: pooled AUROC, then each group's, then the held-out Dice.
+    pub fn summary(&self) -> String {
+        let mut text = format!(
+            "voxel AUROC {:.3} over {} cases",
+            self.voxel_auroc.auroc, self.cases
+        );
+        for g in &self.groups {
+            text.push_str(&format!(
+                "; {} {:.3} ({} cases)",
+                g.group, g.voxel_auroc.auroc, g.cases
+            ));
+        }
+        if let Some(dice) = self.dice_held_out {
+            text.push_str(&format!(
+                "; Dice {dice:.3} at threshold {:.3} (chosen on {} cases)",
+                self.threshold, self.threshold_cases
+            ));
+        }
+        text
+    }
+}
+
+/// The protocol's AUROC over the cases of one group.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GroupAuroc {
+    pub group: String,
+    pub cases: usize,
+    pub voxel_auroc: VoxelAuroc,
+}
+
+/// The voxel AUROC of every group of `cases` (`groups[n]` names case `n`'s), in the order the
+/// groups first appear.
+pub fn group_aurocs(
+    cases: &[CaseMaps<'_>],
+    groups: &[String],
+    protocol: VoxelAurocProtocol,
+) -> anyhow::Result<Vec<GroupAuroc>> {
+    anyhow::ensure!(cases.len() == groups.len(), "one group name per case");
+    let mut names: Vec<&String> = Vec::new();
+    for g in groups {
+        if !names.contains(&g) {
+            names.push(g);
+        }
+    }
+    names
+        .into_iter()
+        .map(|name| {
+            let members: Vec<CaseMaps> = cases
+                .iter()
+                .zip(groups)
+                .filter(|(_, g)| *g == name)
+                .map(|(c, _)| *c)
+                .collect();
+            Ok(GroupAuroc {
+                group: name.clone(),
+                cases: members.len(),
+                voxel_auroc: protocol.evaluate(&members)?,
+            })
+        })
+        .collect()
 }
 
 /// Runs the protocol on score maps with their lesion and body masks.
@@ -63,6 +129,7 @@ pub fn evaluate_maps(
         dice_held_out: (!held_out.is_empty())
             .then(|| held_out.iter().sum::<f64>() / held_out.len() as f64),
         per_case_dice,
+        groups: Vec::new(),
     })
 }
 
@@ -126,7 +193,9 @@ pub fn run(config: &TrainConfig, layout: &RunLayout) -> anyhow::Result<PathBuf> 
         per_class: e.samples_per_class,
         seed: e.seed,
     };
-    let report = evaluate_maps(&maps, protocol, e.threshold_cases)?;
+    let mut report = evaluate_maps(&maps, protocol, e.threshold_cases)?;
+    let groups: Vec<String> = entries.iter().map(|v| v.group.clone()).collect();
+    report.groups = group_aurocs(&maps, &groups, protocol)?;
     let dir = layout.evaluate_dir();
     std::fs::create_dir_all(&dir)?;
     let name = match e.model {
@@ -179,6 +248,28 @@ mod tests {
         assert_eq!(report.voxel_auroc.positives, 300);
         assert_eq!(report.threshold, 5.0);
         assert_eq!(report.dice_held_out, Some(1.0));
+    }
+
+    #[test]
+    fn each_group_gets_the_auroc_of_its_own_cases() {
+        let (body, lesion) = masks();
+        let perfect = lesion.mapv(|v| if v > 0 { 5.0 } else { 1.0 } as f32);
+        let inverted = lesion.mapv(|v| if v > 0 { 0.0 } else { 1.0 } as f32);
+        let cases: Vec<CaseMaps> = [&perfect, &inverted, &perfect]
+            .iter()
+            .map(|s| CaseMaps::new(s.view(), lesion.view(), body.view()).unwrap())
+            .collect();
+        let groups = ["phantoms", "lung1.nrrd", "phantoms"].map(String::from);
+        let protocol = VoxelAurocProtocol {
+            per_class: 40,
+            seed: 3,
+        };
+        let got = group_aurocs(&cases, &groups, protocol).unwrap();
+        assert_eq!(got.len(), 2);
+        assert_eq!((got[0].group.as_str(), got[0].cases), ("phantoms", 2));
+        assert_eq!(got[0].voxel_auroc.auroc, 1.0);
+        assert_eq!((got[1].group.as_str(), got[1].cases), ("lung1.nrrd", 1));
+        assert_eq!(got[1].voxel_auroc.auroc, 0.0);
     }
 
     #[test]

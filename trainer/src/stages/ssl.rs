@@ -13,7 +13,7 @@
 mod batch;
 mod network;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::Context;
 use burn::module::Module;
@@ -21,7 +21,6 @@ use burn::tensor::Device;
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use screener_core::{Mask, Volume};
-use serde::{Deserialize, Serialize};
 
 pub use batch::{PositiveGather, SslBatch};
 pub use network::{
@@ -36,15 +35,6 @@ use crate::data::{DatasetIndex, Split, VolumeStore};
 use crate::device::training_device;
 use crate::losses::ObjectiveConfig;
 use crate::models::{save_network, BlockMaskConfig, Network};
-
-/// The SSL settings that `[ssl]` of the trainer config does not hold yet: augmentations and
-/// the objective (shared by the descriptor and condition stages).
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct SslSettings {
-    pub augment: AugmentConfig,
-    pub objective: ObjectiveConfig,
-}
 
 /// Volumes that crop pairs are drawn from.
 pub trait CropSource {
@@ -262,21 +252,15 @@ fn training_volumes(config: &TrainConfig, layout: &RunLayout) -> anyhow::Result<
     Ok(store)
 }
 
-fn write_settings(dir: &Path, settings: &SslSettings) -> anyhow::Result<()> {
-    let text = toml::to_string_pretty(settings).context("writing the SSL settings as TOML")?;
-    std::fs::write(dir.join("ssl.toml"), text)?;
-    Ok(())
-}
-
-/// `train-descriptor` on the cached training volumes; returns the final network's stem.
+/// `train-descriptor` on the cached training volumes with `[ssl]`'s augmentations and
+/// objective; returns the final network's stem.
 pub fn run_descriptor(
     config: &TrainConfig,
-    settings: &SslSettings,
     layout: &RunLayout,
     resume: bool,
 ) -> anyhow::Result<PathBuf> {
+    let settings = &config.ssl;
     let dir = layout.start_stage(Stage::Descriptor, config)?;
-    write_settings(&dir, settings)?;
     let mut store = training_volumes(config, layout)?;
     let device = training_device();
     device.seed(config.run.seed);
@@ -293,15 +277,15 @@ pub fn run_descriptor(
     Ok(result.final_stem)
 }
 
-/// `train-condition` on the cached training volumes; returns the final network's stem.
+/// `train-condition` on the cached training volumes with `[ssl]`'s augmentations, objective
+/// and `[models]`' block masking; returns the final network's stem.
 pub fn run_condition(
     config: &TrainConfig,
-    settings: &SslSettings,
     layout: &RunLayout,
     resume: bool,
 ) -> anyhow::Result<PathBuf> {
+    let settings = &config.ssl;
     let dir = layout.start_stage(Stage::Condition, config)?;
-    write_settings(&dir, settings)?;
     let mut store = training_volumes(config, layout)?;
     let device = training_device();
     device.seed(config.run.seed ^ Stage::Condition.seed_offset());
