@@ -11,10 +11,9 @@ use screener_core::dicom_series::{load_series, scan_folder, SeriesError};
 use screener_core::input::read_ct;
 use screener_core::{CtVolume, Mask, Volume};
 
-use crate::dicom::part10::read_meta;
 use crate::writers::{
-    uid_from_seed, write_overlay, write_segmentation, Algorithm, OverlayParams, SegParams,
-    SegmentationValues, SourceSeries,
+    overlay_instance_uid, uid_from_seed, write_overlay, write_segmentation, Algorithm,
+    OverlayParams, SegParams, SegmentationValues, SourceSeries,
 };
 
 /// A CT read for scoring; for a DICOM series also its source frames (or why none).
@@ -161,11 +160,16 @@ pub fn write_dicom_results(
     let overlay_params = OverlayParams::new(seed("overlay-series"));
     let overlay_paths =
         write_overlay(source, ct, display, &overlay_params, &out.join(OVERLAY_DIR))?;
-    let overlay_sop_uids = overlay_paths
-        .iter()
-        .map(|p| read_meta(p).map(|m| m.sop_instance))
-        .collect::<Result<Vec<_>, _>>()
-        .context("reading back the overlay's UIDs")?;
+    let overlay_sop_uids = (0..source.dims().k)
+        .map(|k| {
+            let (instance, frame) = source.slice(k);
+            overlay_instance_uid(
+                &overlay_params.series_uid,
+                &instance.sop_instance_uid,
+                frame.frame,
+            )
+        })
+        .collect();
     Ok(DicomOutputs {
         seg_path,
         seg_sop_uid: seg_params.instance_uid.clone(),

@@ -7,50 +7,22 @@ use std::collections::HashSet;
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+mod pg_support;
+
+use pg_support::PgDatabase;
 use screener_daemon::dicom::RetryPolicy;
 use screener_daemon::store::{
     Engine, JobState, NewInstance, NewResult, Recorded, Retry, Store, StoreError,
 };
-use sqlx::{Connection, PgConnection};
-
-const ADMIN_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
-
-fn admin_url() -> String {
-    std::env::var("SCREENER_TEST_POSTGRES").unwrap_or_else(|_| ADMIN_URL.to_owned())
-}
 
 /// A store on a throwaway database; the database goes when this does.
 struct TestDb {
     store: Store,
     url: String,
     _dir: Option<tempfile::TempDir>,
-    pg_name: Option<String>,
-}
-
-impl Drop for TestDb {
-    fn drop(&mut self) {
-        let Some(name) = self.pg_name.take() else {
-            return;
-        };
-        // Drop runs outside async; a thread with its own runtime drops the database.
-        let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            rt.block_on(async {
-                if let Ok(mut c) = PgConnection::connect(&admin_url()).await {
-                    let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                        .execute(&mut c)
-                        .await;
-                }
-            })
-        })
-        .join();
-    }
+    _pg: Option<PgDatabase>,
 }
 
 async fn sqlite() -> TestDb {
@@ -65,46 +37,19 @@ async fn sqlite() -> TestDb {
         store,
         url,
         _dir: Some(dir),
-        pg_name: None,
+        _pg: None,
     }
 }
 
 /// A fresh PostgreSQL database, or None (skipped, reason printed) when the server is not
 /// reachable outside CI.
 async fn postgres() -> Option<TestDb> {
-    static COUNTER: AtomicUsize = AtomicUsize::new(0);
-    let admin = admin_url();
-    let mut conn = match PgConnection::connect(&admin).await {
-        Ok(c) => c,
-        Err(e) if std::env::var("CI").as_deref() == Ok("true") => {
-            panic!("CI=true and PostgreSQL is not reachable at {admin}: {e}")
-        }
-        Err(e) => {
-            eprintln!("SKIPPED: PostgreSQL not reachable at {admin} ({e}); CI=true would fail");
-            return None;
-        }
-    };
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .subsec_nanos();
-    let name = format!(
-        "screener_test_{}_{}_{}",
-        std::process::id(),
-        nanos,
-        COUNTER.fetch_add(1, Ordering::Relaxed)
-    );
-    sqlx::query(&format!("CREATE DATABASE {name}"))
-        .execute(&mut conn)
-        .await
-        .unwrap();
-    let (base, _) = admin.rsplit_once('/').unwrap();
-    let url = format!("{base}/{name}");
+    let pg = PgDatabase::create().await?;
     let db = TestDb {
-        store: Store::open(&url, 10).await.unwrap(),
-        url,
+        store: Store::open(&pg.url, 10).await.unwrap(),
+        url: pg.url.clone(),
         _dir: None,
-        pg_name: Some(name),
+        _pg: Some(pg),
     };
     assert_eq!(db.store.engine(), Engine::Postgres);
     Some(db)

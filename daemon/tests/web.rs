@@ -4,6 +4,7 @@
 
 #[path = "common/browser.rs"]
 mod browser;
+mod pg_support;
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -18,10 +19,10 @@ use screener_daemon::store::{Engine, NewInstance, NewResult, Retry, Store};
 use screener_daemon::web::{self, ModelInfo, Readiness, WebState};
 use screener_daemon::writers::render_previews;
 use serde_json::{json, Value};
-use sqlx::{Connection, PgConnection};
 use tokio::sync::oneshot;
 
 use browser::Browser;
+use pg_support::PgDatabase;
 
 const TOKEN: &str = "test-token-0123456789abcdef";
 const CT_IMAGE_STORAGE: &str = "1.2.840.10008.5.1.4.1.1.2";
@@ -158,68 +159,6 @@ impl WebNode {
             .expect("serve ends after the shutdown signal")
             .unwrap();
         self.store.close().await;
-    }
-}
-
-/// A throwaway PostgreSQL database on the server at `SCREENER_TEST_POSTGRES` (as in
-/// tests/store.rs), dropped with this value.
-struct PgDatabase {
-    url: String,
-    name: String,
-}
-
-fn postgres_admin_url() -> String {
-    std::env::var("SCREENER_TEST_POSTGRES")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned())
-}
-
-impl PgDatabase {
-    async fn create() -> Option<PgDatabase> {
-        let admin = postgres_admin_url();
-        let mut conn = match PgConnection::connect(&admin).await {
-            Ok(c) => c,
-            Err(e) if std::env::var("CI").as_deref() == Ok("true") => {
-                panic!("CI=true and PostgreSQL is not reachable at {admin}: {e}")
-            }
-            Err(e) => {
-                eprintln!("SKIPPED: PostgreSQL not reachable at {admin} ({e}); CI=true would fail");
-                return None;
-            }
-        };
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .subsec_nanos();
-        let name = format!("screener_test_{}_{nanos}_web", std::process::id());
-        sqlx::query(&format!("CREATE DATABASE {name}"))
-            .execute(&mut conn)
-            .await
-            .unwrap();
-        let (base, _) = admin.rsplit_once('/').unwrap();
-        Some(PgDatabase {
-            url: format!("{base}/{name}"),
-            name,
-        })
-    }
-}
-
-impl Drop for PgDatabase {
-    fn drop(&mut self) {
-        let name = self.name.clone();
-        // Drop runs outside async; a thread with its own runtime drops the database.
-        let _ = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            rt.block_on(async {
-                if let Ok(mut c) = PgConnection::connect(&postgres_admin_url()).await {
-                    let drop = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
-                    let _ = sqlx::query(&drop).execute(&mut c).await;
-                }
-            })
-        })
-        .join();
     }
 }
 

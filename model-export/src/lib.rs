@@ -5,7 +5,7 @@
 
 pub mod bundle;
 pub mod density;
-pub mod flops;
+pub use screener_trainer::flops;
 pub mod glow;
 pub mod graphs;
 pub mod unet;

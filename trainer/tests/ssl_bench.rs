@@ -4,11 +4,9 @@
 //!
 //! `cargo test --release -p screener-trainer --test ssl_bench -- --ignored --nocapture`
 //!
-//! FLOPs: convolutions of one UNet forward, counted as `model-export/src/flops.rs` counts them
-//! (that crate depends on this one, so its counter cannot be called from here), plus the
+//! FLOPs: convolutions of one UNet forward, counted by `screener_trainer::flops`, plus the
 //! expander's matrix products; training = 3 x forward (forward + two backward products).
 
-use burn::nn::conv::{Conv3d, ConvTranspose3d};
 use burn::tensor::Device;
 use ndarray::Array3;
 use screener_core::{Geometry, Volume};
@@ -16,42 +14,9 @@ use screener_trainer::augment::AugmentConfig;
 use screener_trainer::config::{ModelsConfig, RunConfig, StageTraining};
 use screener_trainer::losses::{ObjectiveConfig, VicregConfig};
 use screener_trainer::metrics_log::read_records;
-use screener_trainer::models::{Network, UNet3d};
+use screener_trainer::models::Network;
 use screener_trainer::stages::fit::FitSpec;
 use screener_trainer::stages::ssl::{train_descriptor, DescriptorSslConfig, SslVolume};
-
-fn conv(c: &Conv3d, out_voxels: usize) -> f64 {
-    let [co, ci, k1, k2, k3] = c.weight.val().dims();
-    2.0 * (out_voxels * co * ci * k1 * k2 * k3) as f64
-}
-
-fn conv_t(c: &ConvTranspose3d, in_voxels: usize) -> f64 {
-    let [ci, co, k1, k2, k3] = c.weight.val().dims();
-    2.0 * (in_voxels * co * ci * k1 * k2 * k3) as f64
-}
-
-fn unet_forward_flops(net: &UNet3d, voxels: usize) -> f64 {
-    let at = |l: usize| voxels >> (3 * l);
-    let mut total = conv(&net.stem, at(0));
-    for (l, level) in net.encoder.iter().enumerate() {
-        if let Some(down) = &level.down {
-            total += conv(down, at(l));
-        }
-        for b in &level.blocks {
-            total += conv(&b.conv1, at(l)) + conv(&b.conv2, at(l));
-        }
-    }
-    for (l, level) in net.decoder.iter().enumerate() {
-        total += conv_t(&level.up, at(l + 1)) + conv(&level.fuse, at(l));
-        for b in &level.blocks {
-            total += conv(&b.conv1, at(l)) + conv(&b.conv2, at(l));
-        }
-    }
-    for (l, head) in net.heads.iter().enumerate() {
-        total += conv(head, at(l));
-    }
-    total
-}
 
 fn peak_rss_mib() -> f64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
@@ -113,7 +78,7 @@ fn descriptor_ssl_step_at_the_cpu_defaults() {
     let crop: usize = augment.crop_size.iter().product();
     let crops = 2 * training.batch_size;
     let unet = network.build(&Device::flex()).descriptor.backbone;
-    let unet_flops = unet_forward_flops(&unet, crop) * crops as f64;
+    let unet_flops = screener_trainer::flops::unet(&unet, crop) * crops as f64;
     let pairs = (augment.positives_per_pair * training.batch_size) as f64;
     let mut widths = vec![vicreg.input_channels];
     widths.extend(&vicreg.expander_dims);

@@ -1,9 +1,9 @@
 //! Floating-point operations of one forward pass, counted from the modules' weights (a
 //! multiply-add is 2 FLOPs; convolutions only: norms and activations add well under 5 %).
 
+use crate::models::gaussian::ConvHead;
+use crate::models::{GaussianDensity, UNet3d};
 use burn::nn::conv::{Conv3d, ConvTranspose3d};
-use screener_trainer::models::gaussian::ConvHead;
-use screener_trainer::models::{GaussianDensity, UNet3d};
 
 /// FLOPs of a convolution producing `out_voxels` voxels.
 fn conv(c: &Conv3d, out_voxels: usize) -> f64 {
