@@ -13,4 +13,5 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 # the download, so the trainer's cuda feature is type-checked rather than fully built here.
 cargo check -p screener-daemon --features cuda --locked
 DOCS_RS=1 cargo check -p screener-trainer --features cuda --locked
+cargo check -p screener-trainer --features vulkan --locked
 cargo test --workspace --locked

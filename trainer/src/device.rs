@@ -1,5 +1,6 @@
-//! Which burn device the trainer computes on: CUDA GPU 0 when built with the `cuda` feature,
-//! otherwise the flex CPU backend.
+//! Which burn device the trainer computes on: CUDA GPU 0 when built with the `cuda` feature;
+//! with `vulkan`, burn's default device (the first Vulkan GPU, or whatever `BURN_DEVICE`
+//! names, e.g. `BURN_DEVICE=flex` for the CPU); otherwise the flex CPU backend.
 
 use burn::tensor::Device;
 
@@ -9,7 +10,11 @@ pub fn compute_device() -> Device {
     {
         Device::cuda(0)
     }
-    #[cfg(not(feature = "cuda"))]
+    #[cfg(all(feature = "vulkan", not(feature = "cuda")))]
+    {
+        Device::default()
+    }
+    #[cfg(not(any(feature = "cuda", feature = "vulkan")))]
     {
         Device::flex()
     }

@@ -197,6 +197,24 @@ mod tests {
     }
 
     #[test]
+    fn an_objective_table_without_kind_is_vicreg_and_a_misspelt_key_still_names_itself() {
+        use crate::losses::ObjectiveConfig;
+        let config =
+            TrainConfig::from_toml("[ssl.objective]\nexpander_dims = [64, 64]\n", "t").unwrap();
+        match &config.ssl.objective {
+            ObjectiveConfig::Vicreg(c) => assert_eq!(c.expander_dims, vec![64, 64]),
+            other => panic!("expected VICReg, got {other:?}"),
+        }
+        let text = "[ssl.objective]\nkind = \"info_nce\"\n";
+        let config = TrainConfig::from_toml(text, "t").unwrap();
+        assert!(matches!(config.ssl.objective, ObjectiveConfig::InfoNce(_)));
+        let err = TrainConfig::from_toml("[ssl.objective]\nexpander_dimz = [8]\n", "t")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("expander_dimz"), "{err}");
+    }
+
+    #[test]
     fn a_patch_that_the_pooling_window_does_not_divide_is_rejected() {
         let err = TrainConfig::from_toml("[models]\npatch = [96, 96, 63]\n", "t").unwrap_err();
         assert!(err.to_string().contains("models.patch.k"), "{err}");

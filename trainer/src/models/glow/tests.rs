@@ -47,7 +47,14 @@ fn small_config(channels: usize, kernel: usize) -> ConditionalGlowConfig {
 fn glow_log_determinant_matches_brute_force_jacobian() {
     let dev = device().autodiff();
     let d = 4;
-    let glow = randomised(&small_config(d, 1), &dev);
+    let mut glow = randomised(&small_config(d, 1), &dev);
+    // The random draw alone can leave log|det| near zero (burn's random stream is shared with
+    // the tests running beside this one, so the draw varies from run to run); 0.25 more
+    // log-scale per channel and block moves it to about 4.
+    for b in &mut glow.blocks {
+        let shifted = b.actnorm.log_scale.val() + 0.25;
+        b.actnorm.log_scale = Param::from_tensor(Tensor::from_data(shifted.into_data(), &dev));
+    }
     let y: Vec<f32> = to_vec(randn([1, d, 1, 1, 1], &dev));
     let c = randn([1, 3, 1, 1, 1], &dev);
 
