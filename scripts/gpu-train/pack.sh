@@ -14,8 +14,7 @@ mkdir -p .gpu .gl
 
 cargo build --release --locked -p screener-trainer --features vulkan --bins
 strip -o .gpu/screener-train target/release/screener-train
-xz -T2 -6 -f -k .gpu/screener-train
-rm .gpu/screener-train
+xz -T2 -6 -f .gpu/screener-train
 
 python3 -c 'import numpy' 2>/dev/null || python3 -m pip install -q numpy
 rm -rf .gpu/realprep

@@ -240,6 +240,7 @@ pub struct SslConfig {
     pub descriptor_training: StageTraining,
     pub condition_training: StageTraining,
     pub augment: AugmentConfig,
+    #[serde(deserialize_with = "crate::losses::objective_with_default_kind")]
     pub objective: ObjectiveConfig,
 }
 

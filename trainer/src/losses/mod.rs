@@ -15,36 +15,25 @@ pub use mlp::{HiddenLayer, RowMlp};
 pub use vicreg::{vicreg_loss, VicregConfig, VicregExpander, VicregTerms, ViewReduction};
 
 /// Which objective trains a dense SSL stage. TOML: `kind = "vicreg"` (the default when `kind`
-/// is left out) or `kind = "info_nce"` next to that objective's keys. Paper: VICReg (slightly
-/// better in its Table 4).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+/// is left out, see [`objective_with_default_kind`]) or `kind = "info_nce"` next to that
+/// objective's keys. Paper: VICReg (slightly better in its Table 4).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum ObjectiveConfig {
     Vicreg(VicregConfig),
     InfoNce(InfoNceConfig),
 }
 
-impl<'de> Deserialize<'de> for ObjectiveConfig {
-    /// As derived, except that a table without `kind` is VICReg, so that
-    /// `--set ssl.objective.expander_dims=...` alone works like any other key.
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        #[derive(Deserialize)]
-        #[serde(tag = "kind", rename_all = "snake_case")]
-        enum Tagged {
-            Vicreg(VicregConfig),
-            InfoNce(InfoNceConfig),
-        }
-        let mut table = toml::Table::deserialize(deserializer)?;
-        table
-            .entry("kind")
-            .or_insert_with(|| toml::Value::String("vicreg".into()));
-        Ok(
-            match Tagged::deserialize(table).map_err(serde::de::Error::custom)? {
-                Tagged::Vicreg(c) => ObjectiveConfig::Vicreg(c),
-                Tagged::InfoNce(c) => ObjectiveConfig::InfoNce(c),
-            },
-        )
-    }
+/// Reads an [`ObjectiveConfig`] whose table may leave out `kind` (VICReg then), so that
+/// `--set ssl.objective.expander_dims=...` alone works like any other key.
+pub fn objective_with_default_kind<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<ObjectiveConfig, D::Error> {
+    let mut table = toml::Table::deserialize(deserializer)?;
+    table
+        .entry("kind")
+        .or_insert_with(|| toml::Value::String("vicreg".into()));
+    ObjectiveConfig::deserialize(table).map_err(serde::de::Error::custom)
 }
 
 impl Default for ObjectiveConfig {
