@@ -14,6 +14,9 @@ done
 req="$here/requirements-reference.txt"
 stamp="$venv/.requirements.sha256"
 want="$( (cat "$req"; echo onnxruntime==1.31.1) | sha256sum | cut -d' ' -f1)"
+# Tests call this in parallel: one creates the venv, the others wait for it.
+exec 9>"$here/.venv-ort.lock"
+flock 9
 if [ ! -x "$venv/bin/python" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   "$py" -m venv "$venv" >&2
   "$venv/bin/pip" install -q --disable-pip-version-check -r "$req" onnxruntime==1.31.1 >&2

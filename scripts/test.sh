@@ -3,15 +3,24 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-bash scripts/install-system-deps.sh
-bash scripts/fetch-onnxruntime.sh
+# Each step prints its wall time, so a slow CI run shows where the time went.
+step() {
+  local started=$SECONDS
+  "$@"
+  echo "test.sh: $((SECONDS - started)) s: $*" >&2
+}
 
-cargo fmt --all -- --check
-cargo clippy --workspace --all-targets --locked -- -D warnings
+step bash scripts/install-system-deps.sh
+step bash scripts/fetch-onnxruntime.sh
+
+step cargo fmt --all -- --check
+step cargo clippy --workspace --all-targets --locked -- -D warnings
 # The GPU builds must keep compiling. burn's CUDA backend downloads an LLVM bundle from
 # GitHub in a build script, which this network cannot reach; DOCS_RS=1 makes that script skip
 # the download, so the trainer's cuda feature is type-checked rather than fully built here.
-cargo check -p screener-daemon --features cuda --locked
-DOCS_RS=1 cargo check -p screener-trainer --features cuda --locked
-cargo check -p screener-trainer --features vulkan --locked
-cargo test --workspace --locked
+step cargo check -p screener-daemon --features cuda --locked
+DOCS_RS=1 step cargo check -p screener-trainer --features cuda --locked
+step cargo check -p screener-trainer --features vulkan --locked
+# The reference Python packages, once, before the tests that use them run in parallel.
+step bash scripts/python-env.sh >/dev/null
+step cargo test --workspace --locked
