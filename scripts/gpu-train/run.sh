@@ -33,6 +33,17 @@ COMMON=(--config "$CFG" --set "data.roots=[]" --set "data.labelled=[]" --set dat
     --set density.training.batch_size=4 --set evaluate.batch=4)
 for kv in ${EXTRA_SET:-}; do COMMON+=(--set "$kv"); done
 
+# The device must compute what the CPU computes before any time goes into training on it.
+log check-device
+if ! "$BIN" check-device 2>&1 | grep -v XDG_RUNTIME; then
+    log "Vulkan (SPIR-V) failed or disagrees with the CPU; trying wgpu's automatic compiler"
+    export BURN_DEVICE=wgpu
+    "$BIN" check-device 2>&1 | grep -v XDG_RUNTIME || {
+        VK_LOADER_DEBUG=error,driver "$BIN" check-device 2>&1 | grep -v XDG_RUNTIME | head -30
+        ldd /usr/local/nvidia/lib64/libGLX_nvidia.so.0 | grep "not found"
+        exit 1
+    }
+fi
 log prepare
 "$BIN" prepare "${COMMON[@]}" --run "$RUN" 2>&1 | tail -3 || exit 1
 python3 scripts/gpu-train/unpack_cache.py .gpu/real-cache.tar.xz "$RUN/cache" || exit 1
@@ -45,17 +56,7 @@ t=[json.loads(l)['step_seconds'] for l in open('$1/metrics.jsonl')][4:]
 print(statistics.median(t))"; }
 
 log probes
-probe_descriptor() { rm -rf "$PROBE/descriptor"; "$BIN" train-descriptor "${COMMON[@]}" "${C[@]}" --run "$PROBE" --set ssl.descriptor_training.steps=12 2>&1 | { grep -v XDG_RUNTIME || true; } | tail -3; }
-if ! probe_descriptor; then
-    log "Vulkan (SPIR-V) failed; trying wgpu's automatic compiler"
-    export BURN_DEVICE=wgpu
-    probe_descriptor || {
-        VK_LOADER_DEBUG=error,driver "$BIN" train-descriptor "${COMMON[@]}" "${C[@]}" --run /tmp/dbg \
-            --set ssl.descriptor_training.steps=1 2>&1 | grep -v XDG_RUNTIME | head -30
-        ldd /usr/local/nvidia/lib64/libGLX_nvidia.so.0 | grep "not found"
-        exit 1
-    }
-fi
+"$BIN" train-descriptor "${COMMON[@]}" "${C[@]}" --run "$PROBE" --set ssl.descriptor_training.steps=12 2>&1 | tail -2 || exit 1
 log "descriptor probe: $(rate $PROBE/descriptor) s/step"
 "$BIN" train-condition "${COMMON[@]}" "${C[@]}" --run "$PROBE" --set ssl.condition_training.steps=12 2>&1 | tail -2 || exit 1
 log "condition probe: $(rate $PROBE/condition) s/step"

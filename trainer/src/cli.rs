@@ -55,10 +55,12 @@ pub enum Command {
     Ablate(StageArgs),
     /// Print the default configuration as TOML.
     DefaultConfig,
+    /// Compare the compute device (GPU) with the CPU, op by op; fails on a mismatch.
+    CheckDevice,
 }
 
 impl Command {
-    /// The stage arguments (`None` for `default-config`).
+    /// The stage arguments (`None` for `default-config` and `check-device`).
     pub fn args(&self) -> Option<&StageArgs> {
         Some(match self {
             Command::Prepare(a)
@@ -69,7 +71,7 @@ impl Command {
             | Command::FineTune(a)
             | Command::Evaluate(a)
             | Command::Ablate(a) => a,
-            Command::DefaultConfig => return None,
+            Command::DefaultConfig | Command::CheckDevice => return None,
         })
     }
 }

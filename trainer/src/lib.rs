@@ -9,6 +9,7 @@ pub mod cli;
 pub mod config;
 pub mod data;
 pub mod device;
+pub mod device_check;
 pub mod flops;
 pub mod inference;
 pub mod losses;

@@ -6,12 +6,36 @@ use anyhow::Context;
 use clap::Parser;
 use screener_trainer::cli::{Cli, Command};
 use screener_trainer::config::TrainConfig;
+use screener_trainer::device::compute_device;
+use screener_trainer::device_check;
 use screener_trainer::stages::{self, RunLayout};
+
+fn check_device() -> anyhow::Result<()> {
+    let device = compute_device();
+    println!("{device:?} against the flex CPU backend:");
+    let report = device_check::check(&device);
+    for c in &report {
+        println!("{}", c.line());
+    }
+    let mismatches = report.iter().filter(|c| !c.agrees()).count();
+    anyhow::ensure!(
+        mismatches == 0,
+        "{mismatches} of {} operations differ from the CPU: do not train on this device",
+        report.len()
+    );
+    println!("all {} operations agree", report.len());
+    Ok(())
+}
 
 fn run(cli: Cli) -> anyhow::Result<()> {
     let Some(args) = cli.command.args().cloned() else {
-        print!("{}", TrainConfig::default().to_toml());
-        return Ok(());
+        return match cli.command {
+            Command::CheckDevice => check_device(),
+            _ => {
+                print!("{}", TrainConfig::default().to_toml());
+                Ok(())
+            }
+        };
     };
     let config = TrainConfig::load_with_overrides(&args.config, &args.overrides)?;
     let layout = RunLayout::new(&args.run, &config);
@@ -61,7 +85,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let [json, _] = stages::ablate::table_paths(&layout);
             println!("ablation table: {}", json.display());
         }
-        Command::DefaultConfig => unreachable!("handled above"),
+        Command::DefaultConfig | Command::CheckDevice => unreachable!("handled above"),
     }
     Ok(())
 }
