@@ -177,8 +177,17 @@ fn modular_pipeline_pools_descriptor_and_condition_and_runs_the_density() {
     let dir = tempfile::tempdir().unwrap();
     modular_bundle(dir.path());
     let ct = small_ct();
-    let mut scorer = Scorer::load(dir.path(), EngineOptions::default()).unwrap();
-    let result = scorer.score(&ct, &mut |_, _| {}).unwrap();
+    // One thread runs the feature networks one after the other, more run them concurrently.
+    let results: Vec<_> = [1, 2, 3]
+        .map(|threads| {
+            let options = EngineOptions {
+                threads,
+                ..EngineOptions::default()
+            };
+            let mut scorer = Scorer::load(dir.path(), options).unwrap();
+            scorer.score(&ct, &mut |_, _| {}).unwrap()
+        })
+        .into();
 
     // Expected: the preprocessed CT pooled by whole 3x3x2 blocks, upsampled and reprojected.
     let pre = preprocess(&ct, &PreprocessParams::default());
@@ -203,8 +212,10 @@ fn modular_pipeline_pools_descriptor_and_condition_and_runs_the_density() {
     let on_grid = up.slice(ndarray::s![..d.k, ..d.j, ..d.i]).to_owned();
     let least = on_grid.iter().copied().fold(f32::INFINITY, f32::min);
     let expected = pre.to_original_grid(&Volume::new(on_grid, pre.volume.geometry), least);
-    let diff = max_diff(&result.map.data, &expected.data);
-    assert!(diff < 1e-4, "max difference {diff}");
+    for (result, threads) in results.iter().zip([1, 2, 3]) {
+        let diff = max_diff(&result.map.data, &expected.data);
+        assert!(diff < 1e-4, "{threads} threads: max difference {diff}");
+    }
 }
 
 #[test]

@@ -152,8 +152,17 @@ def main():
     t["reproject_s"] = time.perf_counter() - t0
 
     t0 = time.perf_counter()
-    smoothed = ndimage.uniform_filter(pooled, size=3, mode="nearest")
-    score = float(smoothed.max())
+    # The study score as the engine defines it (daemon/src/engine/study_score.rs): the 3x3x3
+    # mean of the pooled map (over the neighbours that exist at the edges), maximised over the
+    # pooled voxels whose centre falls on a body voxel (> -500 HU) of the original CT.
+    ones = np.ones_like(pooled)
+    smoothed = ndimage.uniform_filter(pooled, 3, mode="constant") / ndimage.uniform_filter(ones, 3, mode="constant")
+    centres = [(np.arange(cells[a]) * f[a] + (f[a] - 1) / 2 + 0.5) / zoom[a] - 0.5 + box[a].start for a in range(3)]
+    index = [np.floor(c + 0.5).astype(int) for c in centres]
+    inside = [(ix >= 0) & (ix < vol.shape[a]) for a, ix in enumerate(index)]
+    hu = vol[np.ix_(*[np.clip(ix, 0, vol.shape[a] - 1) for a, ix in enumerate(index)])]
+    body = inside[0][:, None, None] & inside[1][None, :, None] & inside[2][None, None, :] & (hu > -500)
+    score = float(smoothed[body].max() if body.any() else smoothed.max())
     nib.save(nib.Nifti1Image(np.ascontiguousarray(full.transpose(2, 1, 0)), np.diag(list(spacing) + [1.0])), out)
     t["score_and_write_s"] = time.perf_counter() - t0
     t["total_s"] = sum(t.values())

@@ -22,7 +22,10 @@ use super::EngineError;
 /// How the engine runs.
 #[derive(Debug, Clone, Copy)]
 pub struct EngineOptions {
-    /// ONNX Runtime intra-op threads per network.
+    /// CPU threads for ONNX Runtime. With two or more, the descriptor and condition networks
+    /// of a modular bundle run at the same time on half of them each (their convolutions
+    /// scale poorly across threads: 1.4-1.5x the throughput of running them one after the
+    /// other on 2 threads each, `docs/bench-engine.md`); the density network then takes all.
     pub threads: usize,
     /// Patches per network call.
     pub batch_size: usize,
@@ -66,6 +69,36 @@ struct ModularNetworks {
     descriptor: Network,
     condition: Network,
     density: Network,
+    /// Run the descriptor and the condition network at the same time (on separate threads).
+    concurrent_features: bool,
+}
+
+impl ModularNetworks {
+    /// Negative log-density of the pooled descriptors given the pooled conditions.
+    fn run(
+        &mut self,
+        x: ArrayView<f32, IxDyn>,
+        pooling: [usize; 3],
+    ) -> Result<ndarray::ArrayD<f32>, EngineError> {
+        let pooled = |net: &mut Network| -> Result<ndarray::Array5<f32>, EngineError> {
+            let out = net.run(&[x.view()])?;
+            Ok(mean_pool(as_5d(&out)?, pooling))
+        };
+        let (y, c) = if self.concurrent_features {
+            let (descriptor, condition) = (&mut self.descriptor, &mut self.condition);
+            std::thread::scope(|scope| {
+                let c = scope.spawn(|| pooled(condition));
+                let y = pooled(descriptor);
+                let c = c.join().expect("the condition network's thread panicked");
+                (y, c)
+            })
+        } else {
+            (pooled(&mut self.descriptor), pooled(&mut self.condition))
+        };
+        let (y, c) = (y?, c?);
+        self.density
+            .run(&[y.view().into_dyn(), c.view().into_dyn()])
+    }
 }
 
 enum Networks {
@@ -83,17 +116,20 @@ impl Scorer {
     /// Verifies the bundle in `dir`, loads ONNX Runtime and opens its networks.
     pub fn load(dir: &Path, options: EngineOptions) -> Result<Self, EngineError> {
         let bundle = ModelBundle::open(dir)?;
-        let open = |role: &str| -> Result<Network, EngineError> {
+        let open = |role: &str, threads: usize| -> Result<Network, EngineError> {
             let spec = &bundle.manifest.networks[role];
+            let options = EngineOptions { threads, ..options };
             Network::open(&bundle.dir.join(&spec.file), spec, &options)
         };
+        let threads = options.threads.max(1);
         let networks = match bundle.manifest.kind {
             ModelKind::Modular => Networks::Modular(Box::new(ModularNetworks {
-                descriptor: open("descriptor")?,
-                condition: open("condition")?,
-                density: open("density")?,
+                descriptor: open("descriptor", threads.div_ceil(2))?,
+                condition: open("condition", (threads / 2).max(1))?,
+                density: open("density", threads)?,
+                concurrent_features: threads >= 2,
             })),
-            ModelKind::Distilled => Networks::Distilled(Box::new(open("distilled")?)),
+            ModelKind::Distilled => Networks::Distilled(Box::new(open("distilled", threads)?)),
         };
         Ok(Self {
             bundle,
@@ -200,14 +236,7 @@ impl Scorer {
     ) -> Result<ndarray::ArrayD<f32>, EngineError> {
         match &mut self.networks {
             Networks::Distilled(net) => net.run(&[x]),
-            Networks::Modular(nets) => {
-                let y = nets.descriptor.run(&[x.view()])?;
-                let y = mean_pool(as_5d(&y)?, pooling);
-                let c = nets.condition.run(&[x])?;
-                let c = mean_pool(as_5d(&c)?, pooling);
-                nets.density
-                    .run(&[y.view().into_dyn(), c.view().into_dyn()])
-            }
+            Networks::Modular(nets) => nets.run(x, pooling),
         }
     }
 }
