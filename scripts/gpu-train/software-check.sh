@@ -44,7 +44,8 @@ echo "## check-device (SwiftShader's matmul is expected to disagree)"
 "$BIN" check-device 2>&1 | grep -v UNREACHABLE || true
 
 echo "## tiny: every stage of config/train-ci.toml"
-CI_RUN=(--config config/train-ci.toml --run "$work/tiny")
+# SwiftShader's wrong matmul zeroes the SSL gradients, which stops training by default.
+CI_RUN=(--config config/train-ci.toml --run "$work/tiny" --set run.zero_gradient_steps=0)
 step prepare "${CI_RUN[@]}"
 for stage in descriptor condition density; do
     step "train-$stage" "${CI_RUN[@]}"
@@ -56,7 +57,7 @@ finite_losses "$work/tiny/distil/metrics.jsonl"
 
 [ "${GPU_SIZES:-0}" = 1 ] || { echo "software-check: every stage ran on Vulkan"; exit 0; }
 echo "## GPU sizes: one step of each training stage (run.sh's batches, default networks)"
-GPU_RUN=(--config config/train-default.toml --run "$work/gpu"
+GPU_RUN=(--config config/train-default.toml --run "$work/gpu" --set run.zero_gradient_steps=0
     --set "data.roots=[]" --set "data.labelled=[]" --set data.phantoms.count=2
     --set data.eval_phantoms.count=1
     --set ssl.descriptor_training.batch_size=8 --set ssl.condition_training.batch_size=8

@@ -72,6 +72,7 @@ fn run_config() -> RunConfig {
         checkpoint_every: 1000,
         plot_every: 1000,
         keep_checkpoints: 1,
+        ..RunConfig::default()
     }
 }
 

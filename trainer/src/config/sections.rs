@@ -21,6 +21,9 @@ pub struct RunConfig {
     pub plot_every: usize,
     /// Resumable checkpoints kept per stage (older ones are deleted).
     pub keep_checkpoints: usize,
+    /// Stop with an error after this many consecutive steps whose gradient is exactly zero
+    /// (training cannot move; on a GPU usually a kernel computing wrongly). 0: never.
+    pub zero_gradient_steps: usize,
 }
 
 impl Default for RunConfig {
@@ -30,6 +33,7 @@ impl Default for RunConfig {
             checkpoint_every: 250,
             plot_every: 50,
             keep_checkpoints: 2,
+            zero_gradient_steps: 3,
         }
     }
 }

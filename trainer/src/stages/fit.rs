@@ -97,6 +97,7 @@ where
     let schedule = LrSchedule::from_training(t);
     let bar = progress_bar(t.steps as u64, spec.name);
     bar.set_position(start as u64);
+    let mut zero_gradient_steps = 0;
     for index in start..t.steps {
         let began = Instant::now();
         let out = step(&model, &mut rng, index)?;
@@ -113,6 +114,20 @@ where
         );
         let mut grads = GradientsParams::from_grads(out.loss.backward(), &model);
         let grad_norm = clip_global_norm(&model, &mut grads, t.grad_clip_norm);
+        zero_gradient_steps = if grad_norm == 0.0 {
+            zero_gradient_steps + 1
+        } else {
+            0
+        };
+        let limit = spec.run.zero_gradient_steps;
+        anyhow::ensure!(
+            limit == 0 || zero_gradient_steps < limit,
+            "{}: the gradient has been exactly zero for {limit} steps (to step \
+             {index}, loss {loss}): the loss does not depend on the weights, so training \
+             cannot move. On a GPU, run `screener-train check-device`: a kernel that computes \
+             wrongly gives this",
+            spec.name
+        );
         let lr = schedule.lr(index);
         model = optimizer.step(lr, model, grads);
         let seconds = began.elapsed().as_secs_f64();
@@ -150,4 +165,61 @@ where
         final_stem,
         started_at: start,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use burn::tensor::{Device, Distribution};
+
+    use super::*;
+    use crate::models::GaussianDensityConfig;
+
+    fn fit_density(dir: &Path, loss_scale: f32, zero_gradient_steps: usize) -> anyhow::Result<()> {
+        let training = StageTraining {
+            steps: 5,
+            warmup_steps: 1,
+            ..StageTraining::default()
+        };
+        let run = RunConfig {
+            zero_gradient_steps,
+            ..RunConfig::default()
+        };
+        let spec = FitSpec {
+            name: "density",
+            dir,
+            training: &training,
+            run: &run,
+            seed: 1,
+            resume: false,
+        };
+        let device = Device::flex().autodiff();
+        let config = GaussianDensityConfig::new()
+            .with_descriptor_channels(2)
+            .with_condition_channels(2)
+            .with_hidden_channels(4);
+        let model = config.init(&device);
+        fit(&spec, &config, model, |q, _, _| {
+            let normal = Distribution::Normal(0.0, 1.0);
+            let y = Tensor::<5>::random([1, 2, 4, 4, 4], normal, &device);
+            let c = Tensor::<5>::random([1, 2, 4, 4, 4], normal, &device);
+            Ok(StepOutput {
+                loss: q.nll(y, c).mean().reshape([1]) * loss_scale,
+                terms: Vec::new(),
+                voxels: 64,
+            })
+        })
+        .map(|_| ())
+    }
+
+    #[test]
+    fn a_loss_that_does_not_depend_on_the_weights_stops_training_with_a_clear_error() {
+        let dir = tempfile::tempdir().unwrap();
+        fit_density(&dir.path().join("learns"), 1.0, 3).unwrap();
+        // 0 turns the check off.
+        fit_density(&dir.path().join("unchecked"), 0.0, 0).unwrap();
+        let err = fit_density(&dir.path().join("stuck"), 0.0, 3).unwrap_err();
+        let message = err.to_string();
+        assert!(message.contains("exactly zero for 3 steps"), "{message}");
+        assert!(message.contains("check-device"), "{message}");
+    }
 }
