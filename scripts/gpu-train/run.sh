@@ -75,14 +75,14 @@ S=(--set "ssl.descriptor_training.steps=$DS" --set "ssl.condition_training.steps
    --set "ssl.descriptor_training.warmup_steps=$((DS / 10))" --set "ssl.condition_training.warmup_steps=$((CS / 10))")
 train() { "$BIN" "$1" "${COMMON[@]}" "${C[@]}" "${S[@]}" --run "$RUN" "${@:2}"; }
 
-log descriptor; train train-descriptor 2>&1 | tail -2
-log condition; train train-condition 2>&1 | tail -2
+log descriptor; train train-descriptor 2>&1 | tail -2 || exit 1
+log condition; train train-condition 2>&1 | tail -2 || exit 1
 log density
 # The ablation trains its six density cells with a quarter of the steps beside the main density.
 ABL=$((NS / 4))
 (train ablate --set "density.training.steps=$ABL" > "$RUN/ablate.log" 2>&1; echo "ablate rc $?" >> "$RUN/ablate.log") &
 ABLATE_PID=$!
-train train-density 2>&1 | tail -2
+train train-density 2>&1 | tail -2 || exit 1
 log evaluate
 train evaluate > "$RUN/evaluate.out" 2> "$RUN/evaluate.log"; tail -3 "$RUN/evaluate.log"
 WAIT=$((DEADLINE + 40 - $(elapsed)))

@@ -8,9 +8,9 @@
 # trained output collapses). Mesa's lavapipe crashes in vkCreateComputePipelines instead.
 # Usage: scripts/gpu-train/software-check.sh [BIN] (default: a debug build with --features vulkan)
 set -euo pipefail
+BIN=${1:+$(realpath "$1")}
 cd "$(dirname "$0")/../.."
 
-BIN=${1:-}
 if [ -z "$BIN" ]; then
     cargo build --locked -p screener-trainer --features vulkan --bin screener-train
     BIN=target/debug/screener-train

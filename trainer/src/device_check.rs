@@ -19,13 +19,14 @@ pub struct Comparison {
     pub cpu_scale: f32,
     /// The largest absolute difference (infinite when the device gave a non-finite value).
     pub max_diff: f32,
-    /// Allowed difference relative to `max(cpu_scale, 1)`.
+    /// Allowed difference relative to `cpu_scale` (gradients are tiny: an absolute floor
+    /// would let a zero gradient pass).
     pub tolerance: f32,
 }
 
 impl Comparison {
     pub fn agrees(&self) -> bool {
-        self.max_diff <= self.tolerance * self.cpu_scale.max(1.0)
+        self.max_diff <= self.tolerance * self.cpu_scale.max(f32::MIN_POSITIVE)
     }
 
     /// A table row: name, scale, difference, verdict.
