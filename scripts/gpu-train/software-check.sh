@@ -29,6 +29,17 @@ step() {
     "$BIN" "$@" 2>&1 | grep -v UNREACHABLE | tail -2
     echo "   $((SECONDS - started)) s" >&2
 }
+# prepare, the three training stages (each logging finite losses) and evaluate, with "$@"
+# (which starts with --run DIR).
+stages() {
+    local run=$2
+    step prepare "$@"
+    for stage in descriptor condition density; do
+        step "train-$stage" "$@"
+        finite_losses "$run/$stage/metrics.jsonl"
+    done
+    step evaluate "$@"
+}
 # Every loss a stage logged must be a finite number.
 finite_losses() {
     python3 - "$1" <<'PY'
@@ -45,19 +56,14 @@ echo "## check-device (SwiftShader's matmul is expected to disagree)"
 
 echo "## tiny: every stage of config/train-ci.toml"
 # SwiftShader's wrong matmul zeroes the SSL gradients, which stops training by default.
-CI_RUN=(--config config/train-ci.toml --run "$work/tiny" --set run.zero_gradient_steps=0)
-step prepare "${CI_RUN[@]}"
-for stage in descriptor condition density; do
-    step "train-$stage" "${CI_RUN[@]}"
-    finite_losses "$work/tiny/$stage/metrics.jsonl"
-done
-step evaluate "${CI_RUN[@]}"
+CI_RUN=(--run "$work/tiny" --config config/train-ci.toml --set run.zero_gradient_steps=0)
+stages "${CI_RUN[@]}"
 step distil "${CI_RUN[@]}"
 finite_losses "$work/tiny/distil/metrics.jsonl"
 
 [ "${GPU_SIZES:-0}" = 1 ] || { echo "software-check: every stage ran on Vulkan"; exit 0; }
 echo "## GPU sizes: one step of each training stage (run.sh's batches, default networks)"
-GPU_RUN=(--config config/train-default.toml --run "$work/gpu" --set run.zero_gradient_steps=0
+GPU_RUN=(--run "$work/gpu" --config config/train-default.toml --set run.zero_gradient_steps=0
     --set "data.roots=[]" --set "data.labelled=[]" --set data.phantoms.count=2
     --set data.eval_phantoms.count=1
     --set ssl.descriptor_training.batch_size=8 --set ssl.condition_training.batch_size=8
@@ -65,10 +71,5 @@ GPU_RUN=(--config config/train-default.toml --run "$work/gpu" --set run.zero_gra
     --set density.training.batch_size=4 --set evaluate.batch=4
     --set ssl.descriptor_training.steps=1 --set ssl.condition_training.steps=1
     --set density.training.steps=1)
-step prepare "${GPU_RUN[@]}"
-for stage in descriptor condition density; do
-    step "train-$stage" "${GPU_RUN[@]}"
-    finite_losses "$work/gpu/$stage/metrics.jsonl"
-done
-step evaluate "${GPU_RUN[@]}"
+stages "${GPU_RUN[@]}"
 echo "software-check: every stage ran on Vulkan, also at the GPU run's sizes"

@@ -6,9 +6,9 @@
 
 use burn::module::Module;
 use burn::nn::{GroupNormConfig, LinearConfig};
-use burn::tensor::activation::sigmoid;
 use burn::tensor::{Device, Distribution, Tensor};
 
+use crate::models::ops::silu;
 use crate::models::{avg_pool_3x3x2, DescriptorModelConfig};
 
 /// One operation compared across the two devices.
@@ -86,7 +86,6 @@ pub fn check(device: &Device) -> Vec<Comparison> {
 
     let x = Tensor::<5>::random([2, 8, 12, 12, 8], normal, &cpu);
     let xd = on(&x, device);
-    let silu = |t: Tensor<5>| t.clone() * sigmoid(t);
     out.push(compare("silu", silu(x.clone()), silu(xd.clone()), 1e-5));
     out.push(compare(
         "mean over channels",

@@ -28,15 +28,19 @@ fn check_device() -> anyhow::Result<()> {
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {
-    let Some(args) = cli.command.args().cloned() else {
-        return match cli.command {
-            Command::CheckDevice => check_device(),
-            _ => {
-                print!("{}", TrainConfig::default().to_toml());
-                Ok(())
-            }
-        };
-    };
+    match cli.command {
+        Command::DefaultConfig => {
+            print!("{}", TrainConfig::default().to_toml());
+            return Ok(());
+        }
+        Command::CheckDevice => return check_device(),
+        _ => {}
+    }
+    let args = cli
+        .command
+        .args()
+        .cloned()
+        .expect("the other commands are stages");
     let config = TrainConfig::load_with_overrides(&args.config, &args.overrides)?;
     let layout = RunLayout::new(&args.run, &config);
     match cli.command {
