@@ -40,6 +40,7 @@ VERSION=${VERSION:-0.1.0}
 PROFILE=${PROFILE:-release}
 CONFIG=config/train-default.toml
 
+bash scripts/install-system-deps.sh
 bash scripts/fetch-onnxruntime.sh
 # One package per call: built together, their dependencies' features would be unified
 # differently from the usual one-package builds, and burn would be rebuilt.
