@@ -55,6 +55,14 @@ fn the_default_model_config_keeps_the_evaluation_scan_and_phantoms_out_of_traini
         .labelled
         .iter()
         .all(|p| p.role == screener_trainer::config::LabelledRole::Evaluate));
+    for scan in &config.data.lesion_scans {
+        assert_eq!(scan.role, screener_trainer::config::LabelledRole::Evaluate);
+        assert!(
+            !config.data.roots.iter().any(|r| scan.image.starts_with(r)),
+            "{} is trained on",
+            scan.image.display()
+        );
+    }
     // `screener calibrate --phantoms N` scores seeds 1000.., evaluation uses its own range;
     // 10 000 leaves room for any training phantom count the script sets.
     let training = config.data.phantoms.seed..config.data.phantoms.seed + 10_000;

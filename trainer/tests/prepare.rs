@@ -6,6 +6,7 @@ mod common;
 use screener_core::nifti_io::write_nifti;
 use screener_core::phantom::PhantomSpec;
 use screener_core::Dims;
+use screener_trainer::config::{LabelledRole, LesionScan};
 use screener_trainer::data::{read_volume, DatasetIndex, Skipped, Split};
 use screener_trainer::stages::{self, RunLayout};
 
@@ -50,4 +51,45 @@ fn a_corrupt_file_is_skipped_and_listed_while_the_rest_is_cached() {
     // A second prepare reuses every cached volume.
     let again = stages::prepare::run(&config, &layout).unwrap();
     assert_eq!(again.reused, index.volumes.len());
+}
+
+#[test]
+fn a_lesion_scan_is_cached_with_the_mask_of_its_inserted_lesions() {
+    let dir = tempfile::tempdir().unwrap();
+    let phantom = PhantomSpec::new(6, Dims::new(64, 64, 24), [5.0, 5.0, 8.0]).generate();
+    let image = dir.path().join("scan.nii.gz");
+    write_nifti(&phantom.ct, &image).unwrap();
+
+    let mut config = common::ci_config();
+    config.data.eval_phantoms.count = 0;
+    config.data.lesion_scans = vec![LesionScan {
+        image: image.clone(),
+        lesions: 3,
+        seed: 40_000,
+        role: LabelledRole::Evaluate,
+    }];
+    let layout = RunLayout::new(&dir.path().join("run"), &config);
+    let report = stages::prepare::run(&config, &layout).unwrap();
+    assert!(report.skipped.is_empty(), "{:#?}", report.skipped);
+
+    let evaluate = report.index.split(Split::Evaluate);
+    assert_eq!(evaluate.len(), 1);
+    assert_eq!(evaluate[0].group, "scan.nii.gz + lesions");
+    let cache = layout.cache_dir();
+    let lesion = read_volume::<u8>(&cache.join(evaluate[0].lesion.as_ref().unwrap())).unwrap();
+    let image = read_volume::<f32>(&cache.join(&evaluate[0].image)).unwrap();
+    let lesion_voxels = lesion.data.iter().filter(|&&v| v != 0).count();
+    assert!(lesion_voxels > 0);
+    // The lesions changed the image where they are: it differs from the lesion-free scan.
+    let plain =
+        screener_core::preprocess::preprocess(&phantom.ct, &config.data.preprocess.params());
+    assert_eq!(plain.volume.dims(), image.dims());
+    let changed = image
+        .data
+        .iter()
+        .zip(plain.volume.data.iter())
+        .zip(lesion.data.iter())
+        .filter(|((a, b), &m)| m != 0 && (*a - *b).abs() > 0.01)
+        .count();
+    assert!(changed * 2 > lesion_voxels, "{changed} of {lesion_voxels}");
 }

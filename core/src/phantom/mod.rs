@@ -1,7 +1,8 @@
 //! Synthetic chest and abdomen CT phantoms for tests, benchmarks and training data.
 //!
 //! This module owns the seeded phantom generator ([`PhantomSpec::generate`]), the insertion
-//! of synthetic lesions into phantoms and real scans ([`lesions`]), and the writing of a CT
+//! of synthetic lesions into phantoms and real scans ([`lesions`], with rough tissue labels of a
+//! real scan from [`scan_tissue_labels`]), and the writing of a CT
 //! volume as a DICOM CT series ([`dicom_writer`]). A phantom is fully determined by its
 //! [`PhantomSpec`]: the same spec gives the same voxels on any machine and thread count.
 //!
@@ -11,6 +12,7 @@
 mod anatomy;
 pub mod dicom_writer;
 pub mod lesions;
+mod scan_labels;
 mod slice;
 mod texture;
 mod tubes;
@@ -33,6 +35,7 @@ pub use lesions::{
     combined_mask, insert_lesion, insert_lesion_at, insert_random_lesions, Blend, InsertedLesion,
     LesionError, LesionKind, LesionPlacement, LesionSpec,
 };
+pub use scan_labels::scan_tissue_labels;
 
 use anatomy::Anatomy;
 use slice::SliceImage;

@@ -17,7 +17,7 @@ use thiserror::Error;
 pub use models::{DensityKind, ModelsConfig};
 pub use sections::{
     ConditionKind, DataConfig, DecayKind, DensityConfig, DistilConfig, EvaluateConfig,
-    EvaluatedModel, FinetuneConfig, LabelledPair, LabelledRole, PhantomSetConfig,
+    EvaluatedModel, FinetuneConfig, LabelledPair, LabelledRole, LesionScan, PhantomSetConfig,
     PreprocessSection, RunConfig, SslConfig, StageTraining,
 };
 
@@ -139,6 +139,12 @@ impl TrainConfig {
             ("finetune", &self.finetune.training),
         ] {
             t.validate().map_err(|e| format!("{stage}: {e}"))?;
+        }
+        if let Some(scan) = self.data.lesion_scans.iter().find(|s| s.lesions == 0) {
+            return Err(format!(
+                "data.lesion_scans: {} asks for 0 lesions",
+                scan.image.display()
+            ));
         }
         if self.evaluate.threshold_cases == 0 {
             return Err("evaluate.threshold_cases must be at least 1".into());

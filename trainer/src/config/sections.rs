@@ -87,6 +87,18 @@ pub struct LabelledPair {
     pub role: LabelledRole,
 }
 
+/// A real CT (DICOM folder, NIfTI or NRRD) into which `prepare` inserts `lesions` synthetic
+/// lesions (core's phantom lesions, placed with `screener_core::phantom::scan_tissue_labels`:
+/// nodules in enclosed air, masses and cysts in soft tissue); their union is its mask.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LesionScan {
+    pub image: PathBuf,
+    pub lesions: usize,
+    pub seed: u64,
+    pub role: LabelledRole,
+}
+
 /// Preprocessing as core's `PreprocessParams`, repeated here so that unknown keys are refused.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -149,6 +161,8 @@ pub struct DataConfig {
     /// Held-out phantoms with lesions and masks for evaluation.
     pub eval_phantoms: PhantomSetConfig,
     pub labelled: Vec<LabelledPair>,
+    /// Real CTs with synthetic lesions inserted, and their masks.
+    pub lesion_scans: Vec<LesionScan>,
 }
 
 impl Default for DataConfig {
@@ -163,6 +177,7 @@ impl Default for DataConfig {
             finetune_phantoms: PhantomSetConfig::with(8, 2000, 2),
             eval_phantoms: PhantomSetConfig::with(20, 3000, 2),
             labelled: Vec::new(),
+            lesion_scans: Vec::new(),
         }
     }
 }

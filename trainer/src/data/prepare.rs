@@ -11,7 +11,9 @@ use screener_core::dicom_series::load_series;
 use screener_core::input::read_ct;
 use screener_core::nifti_io::read_nifti;
 use screener_core::nrrd_io::read_nrrd;
-use screener_core::phantom::{combined_mask, insert_random_lesions, PhantomSpec};
+use screener_core::phantom::{
+    combined_mask, insert_random_lesions, scan_tissue_labels, PhantomSpec,
+};
 use screener_core::preprocess::{preprocess, PreprocessParams, Preprocessed};
 use screener_core::{CtVolume, Dims, Volume};
 
@@ -93,6 +95,22 @@ fn load(source: &Source) -> anyhow::Result<LoadedInput> {
                 ct,
                 body: None,
                 lesion: Some(mask.map(|&v| f32::from(v > 0.5))),
+            })
+        }
+        Source::LesionScan(scan) => {
+            let mut ct = read_ct(&scan.image)?.volume;
+            let labels = scan_tissue_labels(&ct);
+            let inserted = insert_random_lesions(&mut ct, &labels, scan.lesions, scan.seed);
+            let Some(mask) = combined_mask(&inserted) else {
+                bail!(
+                    "no synthetic lesion could be placed in {}",
+                    scan.image.display()
+                );
+            };
+            Ok(LoadedInput {
+                ct,
+                body: None,
+                lesion: Some(mask.map(|&v| f32::from(v != 0))),
             })
         }
     }

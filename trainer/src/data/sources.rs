@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use screener_core::dicom_series::{scan_folder, SeriesError, SeriesFiles};
 
 use super::index::{Skipped, Split};
-use crate::config::{DataConfig, LabelledPair, LabelledRole, PhantomSetConfig};
+use crate::config::{DataConfig, LabelledPair, LabelledRole, LesionScan, PhantomSetConfig};
 
 /// One input to preprocess.
 #[derive(Debug, Clone)]
@@ -20,6 +20,8 @@ pub enum Source {
         index: usize,
     },
     Labelled(LabelledPair),
+    /// A real CT that receives synthetic lesions.
+    LesionScan(LesionScan),
 }
 
 impl Source {
@@ -49,6 +51,12 @@ impl Source {
                 set.lesions
             ),
             Source::Labelled(p) => format!("{} with mask {}", p.image.display(), p.mask.display()),
+            Source::LesionScan(s) => format!(
+                "{} with {} synthetic lesions (seed {})",
+                s.image.display(),
+                s.lesions,
+                s.seed
+            ),
         }
     }
 
@@ -58,12 +66,22 @@ impl Source {
         match self {
             Source::Dicom(_) | Source::File(_) => "unlabelled".into(),
             Source::Phantom { .. } => "phantoms".into(),
-            Source::Labelled(p) => p
-                .image
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_else(|| p.image.display().to_string()),
+            Source::Labelled(p) => file_name(&p.image),
+            Source::LesionScan(s) => format!("{} + lesions", file_name(&s.image)),
         }
+    }
+}
+
+fn file_name(path: &Path) -> String {
+    path.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| path.display().to_string())
+}
+
+fn split_of(role: LabelledRole) -> Split {
+    match role {
+        LabelledRole::Finetune => Split::Finetune,
+        LabelledRole::Evaluate => Split::Evaluate,
     }
 }
 
@@ -161,11 +179,10 @@ pub fn discover_sources(config: &DataConfig) -> (Vec<(Split, Source)>, Vec<Skipp
         }
     }
     for pair in &config.labelled {
-        let split = match pair.role {
-            LabelledRole::Finetune => Split::Finetune,
-            LabelledRole::Evaluate => Split::Evaluate,
-        };
-        sources.push((split, Source::Labelled(pair.clone())));
+        sources.push((split_of(pair.role), Source::Labelled(pair.clone())));
+    }
+    for scan in &config.lesion_scans {
+        sources.push((split_of(scan.role), Source::LesionScan(scan.clone())));
     }
     (sources, skipped)
 }
