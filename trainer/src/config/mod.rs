@@ -5,6 +5,7 @@
 //! list of valid ones; missing keys take the CPU defaults below. Paper values are documented
 //! next to each default in `config/train.example.toml` and `docs/training.md`.
 
+mod layering;
 mod models;
 mod overrides;
 mod sections;
@@ -50,11 +51,18 @@ pub struct TrainConfig {
 
 impl TrainConfig {
     /// Parses TOML text; `origin` names the source in error messages.
+    /// Parses `text` laid over the defaults: a key it leaves out keeps its default, also
+    /// inside a section it gives only in part (see [`layering::lay_over`]).
     pub fn from_toml(text: &str, origin: &str) -> Result<Self, ConfigError> {
-        let config: Self = toml::from_str(text).map_err(|e| ConfigError::Parse {
+        let parse_error = |message: String| ConfigError::Parse {
             path: origin.to_string(),
-            message: e.to_string(),
-        })?;
+            message,
+        };
+        let given: toml::Table = text.parse().map_err(|e| parse_error(format!("{e}")))?;
+        let mut merged =
+            toml::Table::try_from(Self::default()).expect("the default config is plain data");
+        layering::lay_over(&mut merged, given);
+        let config: Self = merged.try_into().map_err(|e| parse_error(format!("{e}")))?;
         config.validate().map_err(|message| ConfigError::Invalid {
             path: origin.to_string(),
             message,
