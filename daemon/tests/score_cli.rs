@@ -1,4 +1,4 @@
-//! `screener score` end to end on a small phantom DICOM series with the bundled (untrained)
+//! `screener score` end to end on a small phantom DICOM series with the bundled
 //! model: every output is written, on the series' own grid, and a corrupt bundle is refused
 //! with an error naming the file.
 
@@ -57,7 +57,11 @@ fn score_writes_map_mask_seg_overlay_and_summary_for_a_dicom_series() {
 
     let summary: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
-    assert_eq!(summary["model"]["name"], "screener-untrained");
+    let manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(model.join("manifest.json")).unwrap())
+            .unwrap();
+    assert_eq!(summary["model"]["name"], manifest["model"]["name"]);
+    assert_eq!(summary["model"]["version"], manifest["model"]["version"]);
     assert!(summary["study_score"].as_f64().unwrap().is_finite());
     assert_eq!(summary["dims"], serde_json::json!([128, 112, 20]));
     for stage in [

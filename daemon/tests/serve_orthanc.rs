@@ -4,9 +4,9 @@
 //! the study; then a person signs in to the admin page in headless Chromium and finds it
 //! flagged, with its previews. Once with a phantom with a lesion, once with a real CT series.
 //!
-//! The bundled model is untrained, so its calibrated threshold says nothing about these
-//! scans: the node runs a copy of it whose threshold lies below every score, which makes
-//! the flag path run deterministically.
+//! The bundled model's threshold is calibrated on phantoms and its training was short, so
+//! whether it flags these scans says little: the node runs a copy of it whose threshold lies
+//! below every score, which makes the flag path run deterministically.
 
 #[path = "common/browser.rs"]
 mod browser;

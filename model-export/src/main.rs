@@ -157,7 +157,8 @@ fn from_run(run: &Path, out: &Path, name: String, version: String) -> anyhow::Re
             ),
             data,
             steps,
-            notes: "uncalibrated until `screener calibrate` has run on normal scans".into(),
+            notes: "calibration.method says how the flag threshold was set (`screener calibrate`)"
+                .into(),
         },
     );
     info.preprocessing = config.data.preprocess.params();

@@ -282,7 +282,7 @@ pub fn storescu(port: u16, files: &[PathBuf]) -> bool {
 }
 
 /// A copy of the default bundle whose flag threshold every study exceeds, so the flag path
-/// runs whatever the untrained model's scores are.
+/// runs whatever the bundled model's scores are.
 pub fn bundle_flagging_everything(dir: &Path) -> std::path::PathBuf {
     let src = repo().join("models/default");
     std::fs::create_dir_all(dir).unwrap();
