@@ -78,8 +78,7 @@ fn body_of_slice(hu: ArrayView2<f32>) -> Vec<bool> {
     let mut outside = vec![false; nj * ni];
     for start in 0..nj * ni {
         let (j, i) = (start / ni, start % ni);
-        let border = j == 0 || i == 0 || j == nj - 1 || i == ni - 1;
-        if border && component[start] != largest.0 && !outside[start] {
+        if j == 0 || i == 0 || j == nj - 1 || i == ni - 1 {
             flood(start, nj, ni, &mut |n| {
                 let free = component[n] != largest.0 && !outside[n];
                 if free {

@@ -11,14 +11,22 @@ use toml::{Table, Value};
 /// `[ssl.objective]`) replaces it whole, since the other kind has other keys.
 pub fn lay_over(base: &mut Table, given: Table) {
     for (key, value) in given {
-        if let (Some(Value::Table(b)), Value::Table(g)) = (base.get_mut(&key), &value) {
-            if g.get("kind").is_none_or(|kind| b.get("kind") == Some(kind)) {
-                lay_over(b, g.clone());
+        let value = match (base.get_mut(&key), value) {
+            (Some(Value::Table(b)), Value::Table(g)) if same_kind(b, &g) => {
+                lay_over(b, g);
                 continue;
             }
-        }
+            (_, value) => value,
+        };
         base.insert(key, value);
     }
+}
+
+/// True unless `given` names a `kind` other than `base`'s.
+fn same_kind(base: &Table, given: &Table) -> bool {
+    given
+        .get("kind")
+        .is_none_or(|kind| base.get("kind") == Some(kind))
 }
 
 #[cfg(test)]

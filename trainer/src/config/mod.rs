@@ -50,9 +50,9 @@ pub struct TrainConfig {
 }
 
 impl TrainConfig {
-    /// Parses TOML text; `origin` names the source in error messages.
-    /// Parses `text` laid over the defaults: a key it leaves out keeps its default, also
-    /// inside a section it gives only in part (see [`layering::lay_over`]).
+    /// Parses TOML text laid over the defaults: a key it leaves out keeps its default, also
+    /// inside a section it gives only in part (see [`layering::lay_over`]). `origin` names the
+    /// source in error messages.
     pub fn from_toml(text: &str, origin: &str) -> Result<Self, ConfigError> {
         let parse_error = |message: String| ConfigError::Parse {
             path: origin.to_string(),
