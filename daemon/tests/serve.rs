@@ -1,7 +1,7 @@
 //! `screener serve` as a real process: dcmtk storescu sends a phantom study, the node scores
 //! it once, and dcmtk storescp receives the SEG and the overlay; non-scorable series are
-//! skipped with a reason; patient identity never reaches the log. Each test runs in its own
-//! private network namespace.
+//! skipped with a reason (and scored once the sender completes them); patient identity never
+//! reaches the log. Each test runs in its own private network namespace.
 
 mod dicom_support;
 mod serve_support;
@@ -94,11 +94,11 @@ fn a_sent_study_is_scored_once_and_its_seg_and_overlay_reach_the_pacs() {
 }
 
 #[test]
-fn a_series_with_a_missing_slice_is_skipped_with_the_reason() {
+fn a_series_with_a_missing_slice_is_skipped_with_the_reason_then_scored_once_completed() {
     let tmp = tempfile::tempdir().unwrap();
     let study = phantom_study(&tmp.path().join("study"), 12, small(), false);
     let mut files = study.files.clone();
-    files.remove(files.len() / 2);
+    let missing = files.remove(files.len() / 2);
     in_private_network(async {
         let mut setup = NodeSetup::new(&tmp.path().join("node"));
         setup.extra = "[logging]\nformat = \"json\"\n".into();
@@ -126,6 +126,12 @@ fn a_series_with_a_missing_slice_is_skipped_with_the_reason() {
             .unwrap_or_else(|| panic!("no skip event in {log}"));
         assert_eq!(skip["level"], "INFO");
         assert!(skip["span"]["job"].is_number(), "{skip}");
+
+        // The sender sends the missing slice later: the same job is queued again and scored.
+        assert!(storescu(setup.dicom_port, &[missing]));
+        wait_job_done(&store, 1, Duration::from_secs(120), &node).await;
+        let h = store.health().await.unwrap();
+        assert_eq!((h.instances, h.jobs_done), (study.files.len() as i64, 1));
         store.close().await;
     });
 }

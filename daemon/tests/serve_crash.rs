@@ -139,10 +139,13 @@ fn kill_mid_delivery_then_restart_resends_with_the_same_uids() {
 #[test]
 fn kill_mid_association_loses_no_acknowledged_instance() {
     let tmp = tempfile::tempdir().unwrap();
-    let study = phantom_study(
+    // Slices of 192 x 160 pixels keep the sender busy long enough to be cut off mid-way;
+    // at 1 mm they make a small volume, so that scoring it stays quick under load.
+    let study = phantom_study_at(
         &tmp.path().join("study"),
         23,
         Dims::new(192, 160, 48),
+        [1.0, 1.0, 1.5],
         false,
     );
     in_private_network(async {
@@ -178,7 +181,7 @@ fn kill_mid_association_loses_no_acknowledged_instance() {
         );
 
         let store = open_store(&setup.sqlite_url()).await;
-        let _node = NodeProcess::start(&setup);
+        let node = NodeProcess::start(&setup);
         // Every acknowledged instance is in the spool and, once its series settles, the store.
         let stored: BTreeSet<String> = walk(&spool)
             .iter()
@@ -199,11 +202,7 @@ fn kill_mid_association_loses_no_acknowledged_instance() {
         .await;
         // The sender sends the rest; that instance set gets the (single) job.
         assert!(storescu(setup.dicom_port, &study.files));
-        wait_for(Duration::from_secs(240), "the job to end", || async {
-            let j = store.job(1).await.ok()??;
-            (j.state == JobState::Done).then_some(())
-        })
-        .await;
+        wait_job_done(&store, 1, Duration::from_secs(240), &node).await;
         assert_eq!(
             store.health().await.unwrap().instances,
             study.files.len() as i64

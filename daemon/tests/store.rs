@@ -78,6 +78,7 @@ macro_rules! on_both_engines {
 on_both_engines!(migrations_apply_twice_idempotently);
 on_both_engines!(instance_recording_is_idempotent_on_sop_instance_uid);
 on_both_engines!(a_series_gets_exactly_one_job);
+on_both_engines!(a_skipped_series_that_grew_is_queued_again);
 on_both_engines!(concurrent_claims_never_hand_one_job_to_two_workers);
 on_both_engines!(stale_claims_are_reclaimed_and_the_old_worker_is_fenced_off);
 on_both_engines!(deliveries_back_off_then_give_up_until_retried);
@@ -196,6 +197,43 @@ mod specs {
         ));
         assert!(s.series_without_job().await.unwrap().is_empty());
         assert_eq!(s.series_files(1).await.unwrap().len(), 3);
+    }
+
+    pub async fn a_skipped_series_that_grew_is_queued_again(db: &TestDb) {
+        let s = &db.store;
+        let job = queued_job(s, 1).await;
+        // Queued or running: the job reads every instance when it runs.
+        assert_eq!(s.requeue_if_grown("1.2.3.1").await.unwrap(), None);
+        let claim = s.claim_job("w").await.unwrap().unwrap();
+        s.skip_job(&claim, "missing slice(s)").await.unwrap();
+        // Nothing new since the claim (a re-sent duplicate is not new): it stays skipped.
+        s.advance_clock(Duration::from_secs(1));
+        let dup = instance("1.2.3", "1.2.3.1", "1.2.3.1.1");
+        assert_eq!(s.record_instance(&dup).await.unwrap(), Recorded::Duplicate);
+        assert_eq!(s.requeue_if_grown("1.2.3.1").await.unwrap(), None);
+        assert_eq!(s.job(job).await.unwrap().unwrap().state, JobState::Skipped);
+
+        s.record_instance(&instance("1.2.3", "1.2.3.1", "1.2.3.1.2"))
+            .await
+            .unwrap();
+        assert_eq!(s.requeue_if_grown("1.2.3.1").await.unwrap(), Some(job));
+        let j = s.job(job).await.unwrap().unwrap();
+        assert_eq!((j.state, j.finished_at), (JobState::Queued, None));
+        assert!(j.reason.unwrap().contains("skipped: missing slice(s)"));
+        assert_eq!(s.requeue_if_grown("1.2.3.1").await.unwrap(), None);
+        let again = s.claim_job("w").await.unwrap().unwrap();
+        assert_eq!((again.job_id, again.attempt), (job, 2));
+        assert_eq!(s.series_files(again.series_id).await.unwrap().len(), 2);
+        // A done job stands: its result went out already.
+        s.finish_job(&again, &result(1.0, false), &[])
+            .await
+            .unwrap();
+        s.advance_clock(Duration::from_secs(1));
+        s.record_instance(&instance("1.2.3", "1.2.3.1", "1.2.3.1.3"))
+            .await
+            .unwrap();
+        assert_eq!(s.requeue_if_grown("1.2.3.1").await.unwrap(), None);
+        assert_eq!(s.job(job).await.unwrap().unwrap().state, JobState::Done);
     }
 
     pub async fn concurrent_claims_never_hand_one_job_to_two_workers(db: &TestDb) {

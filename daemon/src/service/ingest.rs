@@ -4,6 +4,7 @@
 //! received). When grouping reports a series complete, every file of it is recorded again
 //! (a no-op for those already there; this catches instances acknowledged just before a
 //! crash, which grouping finds in the spool at the next start) and the series gets its job.
+//! A series whose job was skipped or failed and which grew since is queued again.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -40,7 +41,7 @@ pub async fn queue_series(store: Store, mut ready: mpsc::Receiver<SeriesReady>, 
         let span = info_span!("series", series = %series.series);
         async {
             match queue_one(&store, &series).await {
-                Ok(Some(job)) => {
+                Ok(Queued::New(job)) => {
                     info!(
                         job,
                         instances = series.instance_count,
@@ -48,7 +49,14 @@ pub async fn queue_series(store: Store, mut ready: mpsc::Receiver<SeriesReady>, 
                     );
                     wake.notify_waiters();
                 }
-                Ok(None) => debug!("series already has its job"),
+                Ok(Queued::Again(job)) => {
+                    info!(
+                        job,
+                        "instances arrived after the series' job ended; queued again"
+                    );
+                    wake.notify_waiters();
+                }
+                Ok(Queued::AlreadyHasJob) => debug!("series already has its job"),
                 Err(e) => warn!(error = %e, "series not queued; it is retried at the next start"),
             }
         }
@@ -57,13 +65,24 @@ pub async fn queue_series(store: Store, mut ready: mpsc::Receiver<SeriesReady>, 
     }
 }
 
+/// What became of a complete series.
+enum Queued {
+    New(i64),
+    /// Its skipped or failed job, queued again because the series grew since.
+    Again(i64),
+    AlreadyHasJob,
+}
+
 async fn queue_one(
     store: &Store,
     series: &SeriesReady,
-) -> Result<Option<i64>, crate::store::StoreError> {
+) -> Result<Queued, crate::store::StoreError> {
     let series_uid = series.series.to_string();
     if store.series_has_job(&series_uid).await? {
-        return Ok(None);
+        return Ok(match store.requeue_if_grown(&series_uid).await? {
+            Some(job) => Queued::Again(job),
+            None => Queued::AlreadyHasJob,
+        });
     }
     for file in &series.files {
         let Some(sop) = file.file_stem().and_then(|s| s.to_str()) else {
@@ -81,7 +100,10 @@ async fn queue_one(
         };
         store.record_instance(&new).await?;
     }
-    store.mark_series_stable(&series_uid).await
+    Ok(match store.mark_series_stable(&series_uid).await? {
+        Some(job) => Queued::New(job),
+        None => Queued::AlreadyHasJob,
+    })
 }
 
 fn file_size(path: &Path) -> Option<u64> {

@@ -110,7 +110,7 @@ async fn run_job(ctx: &ScoringContext, claim: JobClaim) {
         }
         Err(JobEnd::Skip(reason)) => {
             info!(%reason, "series skipped");
-            store.skip_job(&claim, &reason).await
+            ended_then_requeue_if_grown(store, &claim, store.skip_job(&claim, &reason).await).await
         }
         Err(JobEnd::Requeue(reason)) => {
             warn!(%reason, "job put back in the queue");
@@ -118,7 +118,7 @@ async fn run_job(ctx: &ScoringContext, claim: JobClaim) {
         }
         Err(JobEnd::Fail(reason)) => {
             error!(%reason, "job failed");
-            store.fail_job(&claim, &reason).await
+            ended_then_requeue_if_grown(store, &claim, store.fail_job(&claim, &reason).await).await
         }
         Err(JobEnd::LostClaim) => {
             warn!("job was reclaimed by another worker; its outcome here is dropped");
@@ -128,6 +128,23 @@ async fn run_job(ctx: &ScoringContext, claim: JobClaim) {
     if let Err(e) = recorded {
         warn!(error = %e, "job outcome not recorded; the job will be reclaimed");
     }
+}
+
+/// After a job ended without a result: instances that arrived while it ran (the rest of a
+/// series it found incomplete) put it back in the queue. Those arriving later do so when their
+/// series completes again (see `ingest`).
+async fn ended_then_requeue_if_grown(
+    store: &Store,
+    claim: &JobClaim,
+    ended: Result<(), StoreError>,
+) -> Result<(), StoreError> {
+    ended?;
+    match store.requeue_if_grown(&claim.series_uid).await {
+        Ok(Some(job)) => info!(job, "instances arrived while the job ran; queued again"),
+        Ok(None) => {}
+        Err(e) => warn!(error = %e, "not checked for instances that arrived meanwhile"),
+    }
+    Ok(())
 }
 
 /// Heartbeats until aborted; stops early once the claim is lost.

@@ -84,8 +84,9 @@ impl Store {
         })
     }
 
-    /// Marks a series complete and queues its job. A series gets one job ever: the first
-    /// call returns `Some(job id)`, later ones `None`.
+    /// Marks a series complete and queues its job. A series gets one job ever (which
+    /// [`Store::requeue_if_grown`] may run again): the first call returns `Some(job id)`,
+    /// later ones `None`.
     pub async fn mark_series_stable(&self, series_uid: &str) -> Result<Option<i64>, StoreError> {
         let now = self.now_ms();
         with_pool!(self, pool => {
@@ -122,6 +123,41 @@ impl Store {
             };
             tx.commit().await?;
             Ok(job_id)
+        })
+    }
+
+    /// Puts a series' skipped or failed job back in the queue when instances arrived after
+    /// its last claim: the job never saw them, and they may be what it lacked (a series
+    /// skipped for missing slices that the sender completes later). Returns the job id when
+    /// it was requeued. A queued job reads every instance when it runs; a running or done
+    /// job is left as it is.
+    pub async fn requeue_if_grown(&self, series_uid: &str) -> Result<Option<i64>, StoreError> {
+        let now = self.now_ms();
+        with_pool!(self, pool => {
+            let mut tx = pool.write_tx().await?;
+            let row = sqlx::query(
+                "UPDATE jobs SET state = 'queued', not_before = $2, finished_at = NULL, \
+                     reason = 'instances arrived after the job ended (' || state || ': ' \
+                              || COALESCE(reason, '') || ')' \
+                 WHERE series_id = (SELECT id FROM series WHERE series_uid = $1) \
+                   AND state IN ('skipped', 'failed') \
+                   AND EXISTS (SELECT 1 FROM instances i \
+                               WHERE i.series_id = jobs.series_id AND i.received_at > jobs.claimed_at) \
+                 RETURNING id, reason",
+            )
+            .bind(series_uid)
+            .bind(now)
+            .fetch_optional(&mut *tx)
+            .await?;
+            let Some(row) = row else {
+                return Ok(None);
+            };
+            let id: i64 = row.try_get(0)?;
+            let reason: String = row.try_get(1)?;
+            audit!(tx, now, self.actor(), "job.queued", "job", Some(id),
+                json!({"series_uid": series_uid, "reason": reason}))?;
+            tx.commit().await?;
+            Ok(Some(id))
         })
     }
 

@@ -230,6 +230,31 @@ where
     }
 }
 
+/// Waits until job `id` is done; on timeout, panics with the job as stored and the end of
+/// the node's log, so a failure says where the job got stuck.
+pub async fn wait_job_done(store: &Store, id: i64, limit: Duration, node: &NodeProcess) {
+    let start = Instant::now();
+    loop {
+        let job = store.job(id).await.ok().flatten();
+        if job
+            .as_ref()
+            .is_some_and(|j| j.state == screener_daemon::store::JobState::Done)
+        {
+            return;
+        }
+        if start.elapsed() > limit {
+            let log = node.log_text();
+            let tail: Vec<&str> = log.lines().rev().take(40).collect();
+            let tail: Vec<&str> = tail.into_iter().rev().collect();
+            panic!(
+                "job {id} not done after {limit:?}: {job:?}\nnode log (end):\n{}",
+                tail.join("\n")
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
 /// A phantom CT series written as DICOM files; with `lesion`, a liver lesion inserted.
 pub struct PhantomStudy {
     pub dir: PathBuf,
@@ -239,7 +264,18 @@ pub struct PhantomStudy {
 }
 
 pub fn phantom_study(dir: &Path, seed: u64, dims: Dims, lesion: bool) -> PhantomStudy {
-    let phantom = PhantomSpec::new(seed, dims, [2.8, 2.8, 5.0]).generate();
+    phantom_study_at(dir, seed, dims, [2.8, 2.8, 5.0], lesion)
+}
+
+/// [`phantom_study`] with its voxel spacing in mm (x, y, z).
+pub fn phantom_study_at(
+    dir: &Path,
+    seed: u64,
+    dims: Dims,
+    spacing: [f64; 3],
+    lesion: bool,
+) -> PhantomStudy {
+    let phantom = PhantomSpec::new(seed, dims, spacing).generate();
     let mut ct = phantom.ct;
     if lesion {
         let spec = LesionSpec {
