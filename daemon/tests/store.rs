@@ -201,38 +201,61 @@ mod specs {
 
     pub async fn a_skipped_series_that_grew_is_queued_again(db: &TestDb) {
         let s = &db.store;
+        let now = Duration::ZERO;
         let job = queued_job(s, 1).await;
-        // Queued or running: the job reads every instance when it runs.
-        assert_eq!(s.requeue_if_grown("1.2.3.1").await.unwrap(), None);
+        // Queued or running: the job reads every instance when it runs, or is left to end.
+        assert_eq!(s.requeue_if_grown("1.2.3.1", now).await.unwrap(), None);
         let claim = s.claim_job("w").await.unwrap().unwrap();
-        s.skip_job(&claim, "missing slice(s)").await.unwrap();
-        // Nothing new since the claim (a re-sent duplicate is not new): it stays skipped.
         s.advance_clock(Duration::from_secs(1));
-        let dup = instance("1.2.3", "1.2.3.1", "1.2.3.1.1");
-        assert_eq!(s.record_instance(&dup).await.unwrap(), Recorded::Duplicate);
-        assert_eq!(s.requeue_if_grown("1.2.3.1").await.unwrap(), None);
-        assert_eq!(s.job(job).await.unwrap().unwrap().state, JobState::Skipped);
-
         s.record_instance(&instance("1.2.3", "1.2.3.1", "1.2.3.1.2"))
             .await
             .unwrap();
-        assert_eq!(s.requeue_if_grown("1.2.3.1").await.unwrap(), Some(job));
+        assert_eq!(s.requeue_if_grown("1.2.3.1", now).await.unwrap(), None);
+        assert_eq!(s.job(job).await.unwrap().unwrap().state, JobState::Running);
+        s.skip_job(&claim, "missing slice(s)").await.unwrap();
+
+        // Arrived while it ran: queued again, due once the series has been idle for `settle`.
+        let settle = Duration::from_secs(30);
+        assert_eq!(
+            s.requeue_if_grown("1.2.3.1", settle).await.unwrap(),
+            Some(job)
+        );
         let j = s.job(job).await.unwrap().unwrap();
         assert_eq!((j.state, j.finished_at), (JobState::Queued, None));
         assert!(j.reason.unwrap().contains("skipped: missing slice(s)"));
-        assert_eq!(s.requeue_if_grown("1.2.3.1").await.unwrap(), None);
+        let last = s.recent_studies(1).await.unwrap()[0].series[0].last_received_at;
+        assert_eq!(j.not_before, last + 30_000);
+        assert!(s.claim_job("w").await.unwrap().is_none(), "not due yet");
+        s.advance_clock(settle);
         let again = s.claim_job("w").await.unwrap().unwrap();
         assert_eq!((again.job_id, again.attempt), (job, 2));
         assert_eq!(s.series_files(again.series_id).await.unwrap().len(), 2);
-        // A done job stands: its result went out already.
-        s.finish_job(&again, &result(1.0, false), &[])
-            .await
-            .unwrap();
+
+        // Failed, then nothing new (a re-sent duplicate is not new): it stays failed.
+        s.fail_job(&again, "test").await.unwrap();
         s.advance_clock(Duration::from_secs(1));
+        let dup = instance("1.2.3", "1.2.3.1", "1.2.3.1.1");
+        assert_eq!(s.record_instance(&dup).await.unwrap(), Recorded::Duplicate);
+        assert_eq!(s.requeue_if_grown("1.2.3.1", now).await.unwrap(), None);
+        assert_eq!(s.job(job).await.unwrap().unwrap().state, JobState::Failed);
+        // A new instance after the failure: queued again, due at once.
         s.record_instance(&instance("1.2.3", "1.2.3.1", "1.2.3.1.3"))
             .await
             .unwrap();
-        assert_eq!(s.requeue_if_grown("1.2.3.1").await.unwrap(), None);
+        assert_eq!(s.requeue_if_grown("1.2.3.1", now).await.unwrap(), Some(job));
+        assert_eq!(s.requeue_if_grown("1.2.3.1", now).await.unwrap(), None);
+        let third = s.claim_job("w").await.unwrap().unwrap();
+        assert_eq!(third.attempt, 3);
+
+        // A done job stands: its result went out already.
+        s.finish_job(&third, &result(1.0, false), &[])
+            .await
+            .unwrap();
+        s.advance_clock(Duration::from_secs(1));
+        s.record_instance(&instance("1.2.3", "1.2.3.1", "1.2.3.1.4"))
+            .await
+            .unwrap();
+        assert_eq!(s.requeue_if_grown("1.2.3.1", now).await.unwrap(), None);
         assert_eq!(s.job(job).await.unwrap().unwrap().state, JobState::Done);
     }
 

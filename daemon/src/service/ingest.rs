@@ -8,6 +8,7 @@
 
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::sync::{mpsc, Notify};
 use tracing::{debug, info, info_span, warn, Instrument};
@@ -79,10 +80,12 @@ async fn queue_one(
 ) -> Result<Queued, crate::store::StoreError> {
     let series_uid = series.series.to_string();
     if store.series_has_job(&series_uid).await? {
-        return Ok(match store.requeue_if_grown(&series_uid).await? {
-            Some(job) => Queued::Again(job),
-            None => Queued::AlreadyHasJob,
-        });
+        return Ok(
+            match store.requeue_if_grown(&series_uid, Duration::ZERO).await? {
+                Some(job) => Queued::Again(job),
+                None => Queued::AlreadyHasJob,
+            },
+        );
     }
     for file in &series.files {
         let Some(sop) = file.file_stem().and_then(|s| s.to_str()) else {

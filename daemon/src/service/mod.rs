@@ -171,6 +171,7 @@ pub async fn start(config: Config) -> anyhow::Result<RunningNode> {
         webhook: config.webhook.enabled,
         heartbeat: Duration::from_secs(p.heartbeat_s),
         retry_delay: Duration::from_secs(p.retry_delay_s),
+        stable_after: Duration::from_secs(config.dicom.stable_age_s),
         previews: p.previews as usize,
         readiness: readiness.clone(),
         deliveries_due: deliveries_due.clone(),

@@ -40,6 +40,8 @@ pub struct ScoringContext {
     pub webhook: bool,
     pub heartbeat: Duration,
     pub retry_delay: Duration,
+    /// `dicom.stable_age_s`: how long a series must be idle before it is read.
+    pub stable_after: Duration,
     pub previews: usize,
     pub readiness: Readiness,
     /// Woken when a result with deliveries was recorded.
@@ -110,7 +112,8 @@ async fn run_job(ctx: &ScoringContext, claim: JobClaim) {
         }
         Err(JobEnd::Skip(reason)) => {
             info!(%reason, "series skipped");
-            ended_then_requeue_if_grown(store, &claim, store.skip_job(&claim, &reason).await).await
+            let ended = store.skip_job(&claim, &reason).await;
+            ended_then_requeue_if_grown(store, &claim, ctx.stable_after, ended).await
         }
         Err(JobEnd::Requeue(reason)) => {
             warn!(%reason, "job put back in the queue");
@@ -118,7 +121,8 @@ async fn run_job(ctx: &ScoringContext, claim: JobClaim) {
         }
         Err(JobEnd::Fail(reason)) => {
             error!(%reason, "job failed");
-            ended_then_requeue_if_grown(store, &claim, store.fail_job(&claim, &reason).await).await
+            let ended = store.fail_job(&claim, &reason).await;
+            ended_then_requeue_if_grown(store, &claim, ctx.stable_after, ended).await
         }
         Err(JobEnd::LostClaim) => {
             warn!("job was reclaimed by another worker; its outcome here is dropped");
@@ -131,15 +135,16 @@ async fn run_job(ctx: &ScoringContext, claim: JobClaim) {
 }
 
 /// After a job ended without a result: instances that arrived while it ran (the rest of a
-/// series it found incomplete) put it back in the queue. Those arriving later do so when their
-/// series completes again (see `ingest`).
+/// series it found incomplete) put it back in the queue, due once the series has been idle
+/// for `settle`. Those arriving later do so when their series completes again (see `ingest`).
 async fn ended_then_requeue_if_grown(
     store: &Store,
     claim: &JobClaim,
+    settle: Duration,
     ended: Result<(), StoreError>,
 ) -> Result<(), StoreError> {
     ended?;
-    match store.requeue_if_grown(&claim.series_uid).await {
+    match store.requeue_if_grown(&claim.series_uid, settle).await {
         Ok(Some(job)) => info!(job, "instances arrived while the job ran; queued again"),
         Ok(None) => {}
         Err(e) => warn!(error = %e, "not checked for instances that arrived meanwhile"),

@@ -128,25 +128,35 @@ impl Store {
 
     /// Puts a series' skipped or failed job back in the queue when instances arrived after
     /// its last claim: the job never saw them, and they may be what it lacked (a series
-    /// skipped for missing slices that the sender completes later). Returns the job id when
-    /// it was requeued. A queued job reads every instance when it runs; a running or done
-    /// job is left as it is.
-    pub async fn requeue_if_grown(&self, series_uid: &str) -> Result<Option<i64>, StoreError> {
+    /// skipped for missing slices that the sender completes later). It is due `settle` after
+    /// the series' last instance, so that a sender still sending can finish first. Returns
+    /// the job id when it was requeued. A queued job reads every instance when it runs; a
+    /// running or done job is left as it is.
+    pub async fn requeue_if_grown(
+        &self,
+        series_uid: &str,
+        settle: std::time::Duration,
+    ) -> Result<Option<i64>, StoreError> {
         let now = self.now_ms();
+        let settle_ms = settle.as_millis() as i64;
         with_pool!(self, pool => {
             let mut tx = pool.write_tx().await?;
             let row = sqlx::query(
-                "UPDATE jobs SET state = 'queued', not_before = $2, finished_at = NULL, \
+                "UPDATE jobs SET state = 'queued', finished_at = NULL, \
+                     not_before = (SELECT CASE WHEN s.last_received_at + $3 > $2 \
+                                          THEN s.last_received_at + $3 ELSE $2 END \
+                                   FROM series s WHERE s.id = jobs.series_id), \
                      reason = 'instances arrived after the job ended (' || state || ': ' \
                               || COALESCE(reason, '') || ')' \
                  WHERE series_id = (SELECT id FROM series WHERE series_uid = $1) \
                    AND state IN ('skipped', 'failed') \
                    AND EXISTS (SELECT 1 FROM instances i \
                                WHERE i.series_id = jobs.series_id AND i.received_at > jobs.claimed_at) \
-                 RETURNING id, reason",
+                 RETURNING id, reason, not_before",
             )
             .bind(series_uid)
             .bind(now)
+            .bind(settle_ms)
             .fetch_optional(&mut *tx)
             .await?;
             let Some(row) = row else {
@@ -154,8 +164,9 @@ impl Store {
             };
             let id: i64 = row.try_get(0)?;
             let reason: String = row.try_get(1)?;
+            let due: i64 = row.try_get(2)?;
             audit!(tx, now, self.actor(), "job.queued", "job", Some(id),
-                json!({"series_uid": series_uid, "reason": reason}))?;
+                json!({"series_uid": series_uid, "reason": reason, "not_before": due}))?;
             tx.commit().await?;
             Ok(Some(id))
         })

@@ -216,7 +216,8 @@ impl Store {
         })
     }
 
-    /// Ends a job as failed (it will not be retried unless someone requeues it).
+    /// Ends a job as failed: not retried, unless its series grows
+    /// ([`Store::requeue_if_grown`]).
     pub async fn fail_job(&self, claim: &JobClaim, reason: &str) -> Result<(), StoreError> {
         self.end_job(claim, JobState::Failed, reason).await
     }
