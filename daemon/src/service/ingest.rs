@@ -14,7 +14,7 @@ use tokio::sync::{mpsc, Notify};
 use tracing::{debug, info, info_span, warn, Instrument};
 
 use crate::dicom::{SeriesReady, StoredInstance};
-use crate::store::{NewInstance, Store};
+use crate::store::{JobState, NewInstance, Store};
 
 /// Records each stored instance; ends when the listener side closes.
 pub async fn record_arrivals(store: Store, mut stored: mpsc::Receiver<StoredInstance>) {
@@ -79,13 +79,13 @@ async fn queue_one(
     series: &SeriesReady,
 ) -> Result<Queued, crate::store::StoreError> {
     let series_uid = series.series.to_string();
-    if store.series_has_job(&series_uid).await? {
-        return Ok(
-            match store.requeue_if_grown(&series_uid, Duration::ZERO).await? {
-                Some(job) => Queued::Again(job),
-                None => Queued::AlreadyHasJob,
-            },
-        );
+    match store.series_job_state(&series_uid).await? {
+        None => {}
+        Some(JobState::Skipped | JobState::Failed) => {
+            let again = store.requeue_if_grown(&series_uid, Duration::ZERO).await?;
+            return Ok(again.map_or(Queued::AlreadyHasJob, Queued::Again));
+        }
+        Some(_) => return Ok(Queued::AlreadyHasJob),
     }
     for file in &series.files {
         let Some(sop) = file.file_stem().and_then(|s| s.to_str()) else {
@@ -103,10 +103,8 @@ async fn queue_one(
         };
         store.record_instance(&new).await?;
     }
-    Ok(match store.mark_series_stable(&series_uid).await? {
-        Some(job) => Queued::New(job),
-        None => Queued::AlreadyHasJob,
-    })
+    let job = store.mark_series_stable(&series_uid).await?;
+    Ok(job.map_or(Queued::AlreadyHasJob, Queued::New))
 }
 
 fn file_size(path: &Path) -> Option<u64> {

@@ -101,6 +101,7 @@ async fn run_job(ctx: &ScoringContext, claim: JobClaim) {
     let outcome = score_job(ctx, &claim, started).await;
     heartbeat.abort();
     let store = &ctx.store;
+    let ended_without_result = matches!(outcome, Err(JobEnd::Skip(_) | JobEnd::Fail(_)));
     let recorded = match outcome {
         Ok(result_id) => {
             info!(
@@ -112,8 +113,7 @@ async fn run_job(ctx: &ScoringContext, claim: JobClaim) {
         }
         Err(JobEnd::Skip(reason)) => {
             info!(%reason, "series skipped");
-            let ended = store.skip_job(&claim, &reason).await;
-            ended_then_requeue_if_grown(store, &claim, ctx.stable_after, ended).await
+            store.skip_job(&claim, &reason).await
         }
         Err(JobEnd::Requeue(reason)) => {
             warn!(%reason, "job put back in the queue");
@@ -121,35 +121,34 @@ async fn run_job(ctx: &ScoringContext, claim: JobClaim) {
         }
         Err(JobEnd::Fail(reason)) => {
             error!(%reason, "job failed");
-            let ended = store.fail_job(&claim, &reason).await;
-            ended_then_requeue_if_grown(store, &claim, ctx.stable_after, ended).await
+            store.fail_job(&claim, &reason).await
         }
         Err(JobEnd::LostClaim) => {
             warn!("job was reclaimed by another worker; its outcome here is dropped");
             Ok(())
         }
     };
-    if let Err(e) = recorded {
-        warn!(error = %e, "job outcome not recorded; the job will be reclaimed");
+    match recorded {
+        Err(e) => warn!(error = %e, "job outcome not recorded; the job will be reclaimed"),
+        Ok(()) if ended_without_result => requeue_if_grown(ctx, &claim).await,
+        Ok(()) => {}
     }
 }
 
 /// After a job ended without a result: instances that arrived while it ran (the rest of a
 /// series it found incomplete) put it back in the queue, due once the series has been idle
-/// for `settle`. Those arriving later do so when their series completes again (see `ingest`).
-async fn ended_then_requeue_if_grown(
-    store: &Store,
-    claim: &JobClaim,
-    settle: Duration,
-    ended: Result<(), StoreError>,
-) -> Result<(), StoreError> {
-    ended?;
-    match store.requeue_if_grown(&claim.series_uid, settle).await {
+/// for `dicom.stable_age_s`. Those arriving later do so when their series completes again
+/// (see `ingest`).
+async fn requeue_if_grown(ctx: &ScoringContext, claim: &JobClaim) {
+    match ctx
+        .store
+        .requeue_if_grown(&claim.series_uid, ctx.stable_after)
+        .await
+    {
         Ok(Some(job)) => info!(job, "instances arrived while the job ran; queued again"),
         Ok(None) => {}
         Err(e) => warn!(error = %e, "not checked for instances that arrived meanwhile"),
     }
-    Ok(())
 }
 
 /// Heartbeats until aborted; stops early once the claim is lost.

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use serde_json::json;
 use sqlx::Row;
 
-use super::{audit, with_pool, NewInstance, Recorded, Store, StoreError, WriteTx};
+use super::{audit, with_pool, JobState, NewInstance, Recorded, Store, StoreError, WriteTx};
 
 impl Store {
     /// Records a received instance with its study and series. Idempotent on the SOP
@@ -204,17 +204,18 @@ impl Store {
 }
 
 impl Store {
-    /// Whether the series already has its job (queued, running or ended): a series found
-    /// again in the spool after a restart is then not recorded a second time.
-    pub async fn series_has_job(&self, series_uid: &str) -> Result<bool, StoreError> {
+    /// The state of the series' job, or `None` when it has none yet: a series found again in
+    /// the spool after a restart that has a job is then not recorded a second time.
+    pub async fn series_job_state(&self, series_uid: &str) -> Result<Option<JobState>, StoreError> {
         with_pool!(self, pool => {
             let row = sqlx::query(
-                "SELECT 1 FROM jobs j JOIN series s ON s.id = j.series_id WHERE s.series_uid = $1",
+                "SELECT j.state FROM jobs j JOIN series s ON s.id = j.series_id \
+                 WHERE s.series_uid = $1",
             )
             .bind(series_uid)
             .fetch_optional(pool)
             .await?;
-            Ok(row.is_some())
+            row.map(|r| r.try_get::<String, _>(0)?.parse()).transpose()
         })
     }
 }

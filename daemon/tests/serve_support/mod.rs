@@ -233,25 +233,21 @@ where
 /// Waits until job `id` is done; on timeout, panics with the job as stored and the end of
 /// the node's log, so a failure says where the job got stuck.
 pub async fn wait_job_done(store: &Store, id: i64, limit: Duration, node: &NodeProcess) {
-    let start = Instant::now();
-    loop {
-        let job = store.job(id).await.ok().flatten();
-        if job
-            .as_ref()
-            .is_some_and(|j| j.state == screener_daemon::store::JobState::Done)
-        {
-            return;
+    let done = || async {
+        matches!(store.job(id).await, Ok(Some(j)) if j.state == screener_daemon::store::JobState::Done)
+    };
+    let waited = tokio::time::timeout(limit, async {
+        while !done().await {
+            tokio::time::sleep(Duration::from_millis(200)).await;
         }
-        if start.elapsed() > limit {
-            let log = node.log_text();
-            let tail: Vec<&str> = log.lines().rev().take(40).collect();
-            let tail: Vec<&str> = tail.into_iter().rev().collect();
-            panic!(
-                "job {id} not done after {limit:?}: {job:?}\nnode log (end):\n{}",
-                tail.join("\n")
-            );
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
+    })
+    .await;
+    if waited.is_err() {
+        let job = store.job(id).await;
+        let log = node.log_text();
+        let lines: Vec<&str> = log.lines().collect();
+        let tail = lines[lines.len().saturating_sub(40)..].join("\n");
+        panic!("job {id} not done after {limit:?}: {job:?}\nnode log (end):\n{tail}");
     }
 }
 
