@@ -9,7 +9,7 @@ use screener_core::bundle::{
 };
 use screener_core::preprocess::PreprocessParams;
 use screener_trainer::models::{
-    ConditionModel, ConditionalGlow, DescriptorModel, DistilledUNet, GaussianDensity,
+    ConditionModel, ConditionalGlow, DescriptorModel, DistilledUNet, GaussianDensity, GaussianScore,
 };
 
 use crate::graphs::{self, ExportedNetwork};
@@ -88,14 +88,15 @@ fn write(
 /// The density network of a modular bundle (written as `density.onnx` either way).
 #[derive(Debug, Clone, Copy)]
 pub enum Density<'a> {
-    Gaussian(&'a GaussianDensity),
+    /// The Gaussian and the score its graph reports.
+    Gaussian(&'a GaussianDensity, GaussianScore),
     Glow(&'a ConditionalGlow),
 }
 
 impl Density<'_> {
     fn export(self) -> ExportedNetwork {
         match self {
-            Density::Gaussian(q) => graphs::gaussian_density(q),
+            Density::Gaussian(q, score) => graphs::gaussian_density(q, score),
             Density::Glow(q) => graphs::glow_density(q),
         }
     }

@@ -5,10 +5,11 @@ use burn::nn::conv::Conv3d;
 use screener_core::bundle::{NetworkSpec, TensorSpec};
 use screener_onnx::{Dim, GraphBuilder, ModelProto};
 use screener_trainer::models::{
-    ConditionModel, ConditionalGlow, DescriptorModel, DistilledUNet, GaussianDensity, UNet3d,
+    ConditionModel, ConditionalGlow, DescriptorModel, DistilledUNet, GaussianDensity,
+    GaussianScore, UNet3d,
 };
 
-use crate::density::gaussian_nll;
+use crate::density::gaussian_score;
 use crate::glow::{self, glow_nll};
 use crate::unet::unet;
 use crate::weights::conv3d;
@@ -103,37 +104,42 @@ pub fn distilled(model: &DistilledUNet) -> ExportedNetwork {
 fn density_network(
     network: &str,
     (d, c): (usize, usize),
-    nll: impl FnOnce(&mut GraphBuilder, &str, &str) -> String,
+    output: &str,
+    score: impl FnOnce(&mut GraphBuilder, &str, &str) -> String,
 ) -> ExportedNetwork {
     let mut g = GraphBuilder::new("density");
     let y = g.input("descriptors", &feature_dims(d));
     let cond = g.input("conditions", &feature_dims(c));
-    let out = nll(&mut g, &y, &cond);
-    g.output(&out, "nll", &feature_dims(1));
+    let out = score(&mut g, &y, &cond);
+    g.output(&out, output, &feature_dims(1));
     ExportedNetwork {
         model: g.finish(env!("CARGO_PKG_VERSION"), &[("network", network)]),
         spec: NetworkSpec {
             file: "density.onnx".into(),
             inputs: vec![tensor_spec("descriptors", d), tensor_spec("conditions", c)],
-            outputs: vec![tensor_spec("nll", 1)],
+            outputs: vec![tensor_spec(output, 1)],
         },
     }
 }
 
-/// The conditional Gaussian density on pooled maps: `descriptors`, `conditions` -> `nll`.
-pub fn gaussian_density(model: &GaussianDensity) -> ExportedNetwork {
+/// The conditional Gaussian density on pooled maps: `descriptors`, `conditions` -> `nll` or
+/// `excess_nll` (the output is named after `score`, so the manifest says which).
+pub fn gaussian_density(model: &GaussianDensity, score: GaussianScore) -> ExportedNetwork {
     let d = model.mean.out.weight.val().dims()[0];
     let c = model.mean.hidden.weight.val().dims()[1];
-    density_network("gaussian density", (d, c), |g, y, cond| {
-        gaussian_nll(g, y, cond, model)
-    })
+    density_network(
+        "gaussian density",
+        (d, c),
+        score.output_name(),
+        |g, y, cond| gaussian_score(g, y, cond, model, score),
+    )
 }
 
 /// The conditional Glow flow density on pooled maps: `descriptors`, `conditions` -> `nll`.
 pub fn glow_density(model: &ConditionalGlow) -> ExportedNetwork {
     let d = glow::channels(model);
     let c = glow::condition_channels(model);
-    density_network("glow density", (d, c), |g, y, cond| {
+    density_network("glow density", (d, c), "nll", |g, y, cond| {
         glow_nll(g, y, cond, model)
     })
 }

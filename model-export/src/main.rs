@@ -13,7 +13,7 @@ use screener_trainer::data::{DatasetIndex, Split};
 use screener_trainer::inference::POOL_SCALE;
 use screener_trainer::models::{
     load_network, save_network, ConditionModelConfig, ConditionalGlowConfig, DescriptorModelConfig,
-    GaussianDensityConfig,
+    GaussianDensityConfig, GaussianScore,
 };
 use screener_trainer::stages::{RunLayout, Stage};
 
@@ -41,6 +41,9 @@ enum Command {
         /// final`), so that `screener-train evaluate --run DIR` scores the same weights.
         #[arg(long, value_name = "DIR")]
         networks: Option<PathBuf>,
+        /// What the Gaussian density reports per voxel (as for `from-run`).
+        #[arg(long, value_enum, default_value = "nll")]
+        density_score: ScoreArg,
     },
     /// A modular bundle of the networks a `screener-train` run folder holds
     /// (`<run>/{descriptor,condition,density}/final.{json,safetensors}`).
@@ -53,7 +56,28 @@ enum Command {
         name: String,
         #[arg(long)]
         version: String,
+        /// What a Gaussian density reports per voxel: the NLL (METHOD.md), or the NLL less
+        /// its expectation under the predicted Gaussian, which drops the tissue-dependent
+        /// baseline `0.5 * sum(log sigma^2)` (docs/model-card.md). Recalibrate after.
+        #[arg(long, value_enum, default_value = "nll")]
+        density_score: ScoreArg,
     },
+}
+
+/// `--density-score`: [`GaussianScore`] on the command line.
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum ScoreArg {
+    Nll,
+    ExcessNll,
+}
+
+impl From<ScoreArg> for GaussianScore {
+    fn from(arg: ScoreArg) -> Self {
+        match arg {
+            ScoreArg::Nll => GaussianScore::Nll,
+            ScoreArg::ExcessNll => GaussianScore::ExcessNll,
+        }
+    }
 }
 
 /// The config a stage of `run` was trained with (`<run>/<stage>/config.toml`).
@@ -87,7 +111,13 @@ fn describe_data(index: &DatasetIndex) -> String {
 
 /// `from-run`: a modular bundle of a run's trained networks, fed the way they were trained
 /// (preprocessing, patch size, overlap and pooling from the density stage's config).
-fn from_run(run: &Path, out: &Path, name: String, version: String) -> anyhow::Result<()> {
+fn from_run(
+    run: &Path,
+    out: &Path,
+    name: String,
+    version: String,
+    score: GaussianScore,
+) -> anyhow::Result<()> {
     let config = stage_config(run, Stage::Density)?;
     anyhow::ensure!(
         config.density.condition == ConditionKind::MaskingInvariant,
@@ -127,9 +157,16 @@ fn from_run(run: &Path, out: &Path, name: String, version: String) -> anyhow::Re
     let density = match config.density.model {
         DensityKind::Gaussian => {
             gaussian = load_network::<GaussianDensityConfig>(&density_stem, &device)?.1;
-            Density::Gaussian(&gaussian)
+            Density::Gaussian(&gaussian, score)
         }
         DensityKind::Glow => {
+            anyhow::ensure!(
+                score == GaussianScore::Nll,
+                "--density-score {}: only a Gaussian density has a closed-form expectation; \
+                 the flow in {} reports its NLL",
+                score.output_name(),
+                run.display()
+            );
             glow = load_network::<ConditionalGlowConfig>(&density_stem, &device)?.1;
             Density::Glow(&glow)
         }
@@ -141,12 +178,14 @@ fn from_run(run: &Path, out: &Path, name: String, version: String) -> anyhow::Re
             version,
             description: format!(
                 "Modular model trained by screener-train: UNet channels {:?}, d_desc {}, \
-                 d_cond {}, {:?} density on the masking-invariant condition, patch {:?}",
+                 d_cond {}, {:?} density on the masking-invariant condition, patch {:?}, \
+                 score {}",
                 m.channels,
                 m.descriptor_channels,
                 m.condition_channels,
                 config.density.model,
-                m.patch
+                m.patch,
+                score.output_name()
             ),
         },
         Provenance {
@@ -183,11 +222,13 @@ fn main() -> anyhow::Result<()> {
             out,
             name,
             version,
-        } => from_run(&run, &out, name, version),
+            density_score,
+        } => from_run(&run, &out, name, version, density_score.into()),
         Command::Untrained {
             out,
             seed,
             networks,
+            density_score,
         } => {
             let device = Device::flex();
             device.seed(seed);
@@ -218,7 +259,7 @@ fn main() -> anyhow::Result<()> {
                 &out,
                 &descriptor,
                 &condition,
-                Density::Gaussian(&density),
+                Density::Gaussian(&density, density_score.into()),
                 info,
             )?;
             // After the export: burn initialises parameters lazily, in the order they are

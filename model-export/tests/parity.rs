@@ -9,7 +9,7 @@ use ort::value::TensorRef;
 use screener_export::graphs::{self, ExportedNetwork};
 use screener_trainer::models::{
     ConditionModelConfig, ConditionalGlow, ConditionalGlowConfig, DescriptorModelConfig,
-    DistilledUNetConfig, GaussianDensityConfig, UNet3dConfig,
+    DistilledUNetConfig, GaussianDensityConfig, GaussianScore, UNet3dConfig,
 };
 
 fn device() -> Device {
@@ -143,10 +143,14 @@ fn gaussian_density_onnx_matches_burn_in_relative_terms() {
     );
     let y = random([2, 6, 4, 5, 6]);
     let c = random([2, 5, 4, 5, 6]);
-    let expected = host(q.nll(y.clone(), c.clone()));
-    let got = run_onnx(&graphs::gaussian_density(&q), &[host(y), host(c)]);
-    let worst = max_relative_diff(&got, &expected);
-    assert!(worst <= 1e-4, "max relative diff {worst}");
+    for score in [GaussianScore::Nll, GaussianScore::ExcessNll] {
+        let expected = host(q.score(y.clone(), c.clone(), score));
+        let exported = graphs::gaussian_density(&q, score);
+        assert_eq!(exported.spec.outputs[0].name, score.output_name());
+        let got = run_onnx(&exported, &[host(y.clone()), host(c.clone())]);
+        let worst = max_relative_diff(&got, &expected);
+        assert!(worst <= 1e-4, "{score:?}: max relative diff {worst}");
+    }
 }
 
 /// `p + N(0, std^2)` noise, as a fresh parameter.

@@ -18,7 +18,8 @@ use crate::models::pooling::POOL_WINDOW;
 use crate::models::{
     avg_pool_3x3x2, load_network, ConditionModel, ConditionModelConfig, ConditionalGlow,
     ConditionalGlowConfig, DescriptorModel, DescriptorModelConfig, DistilledUNet,
-    DistilledUNetConfig, GaussianDensity, GaussianDensityConfig, SinCosPositionalConfig,
+    DistilledUNetConfig, GaussianDensity, GaussianDensityConfig, GaussianScore,
+    SinCosPositionalConfig,
 };
 
 /// The pooling window (i, j, k).
@@ -114,9 +115,10 @@ pub enum DensityModel {
 }
 
 impl DensityModel {
-    pub fn nll(&self, y: Tensor<5>, c: Tensor<5>) -> Tensor<5> {
+    /// The anomaly score per pooled voxel: `score` for a Gaussian, the NLL for a flow.
+    pub fn score(&self, y: Tensor<5>, c: Tensor<5>, score: GaussianScore) -> Tensor<5> {
         match self {
-            DensityModel::Gaussian(q) => q.nll(y, c),
+            DensityModel::Gaussian(q) => q.score(y, c, score),
             DensityModel::Glow(q) => q.nll(y, c),
         }
     }
@@ -187,18 +189,20 @@ pub fn sliding_window(
     Ok(up.slice(s![..dims.k, ..dims.j, ..dims.i]).to_owned())
 }
 
-/// The modular scorer: `nll = q(pool(f(x)) | pool(g(x)))` per patch.
+/// The modular scorer: `nll = q(pool(f(x)) | pool(g(x)))` per patch (or, for a Gaussian,
+/// the NLL less its expectation when `score` says so).
 #[derive(Debug, Clone)]
 pub struct ModularScorer {
     pub features: FrozenFeatures,
     pub density: DensityModel,
+    pub score: GaussianScore,
     pub patch: Dims,
     pub overlap: f64,
     pub batch: usize,
 }
 
 impl ModularScorer {
-    /// NLL map of a preprocessed volume with voxel `spacing` (i, j, k), on its grid.
+    /// Anomaly map (`self.score`) of a preprocessed volume with voxel `spacing` (i, j, k), on its grid.
     pub fn score(
         &self,
         volume: ArrayView3<'_, f32>,
@@ -217,7 +221,7 @@ impl ModularScorer {
                 let (y, c) = self
                     .features
                     .pooled(x, &starts, &vec![spacing; starts.len()]);
-                Ok(self.density.nll(y, c))
+                Ok(self.density.score(y, c, self.score))
             },
         )
     }

@@ -124,22 +124,25 @@ fn prepare_train_export_calibrate_and_score_a_dicom_series() {
     let auroc = report["report"]["voxel_auroc"]["auroc"].as_f64().unwrap();
     assert!((0.0..=1.0).contains(&auroc), "{auroc}");
     assert_eq!(report["report"]["groups"][0]["group"], "phantoms");
+    // The Gaussian's NLL less its expectation, reported beside the NLL's report.
+    let excess: serde_json::Value = serde_json::from_str(&stage(
+        "evaluate",
+        &["--set", "evaluate.density_score=excess_nll"],
+    ))
+    .unwrap();
+    assert_eq!(excess["model"], "modular-excess_nll");
+    assert_eq!(excess["density_score"], "excess_nll");
+    assert!(run_dir.join("evaluate/modular.json").is_file());
+    assert!(run_dir.join("evaluate/modular-excess_nll.json").is_file());
 
+    let export_run = |out: &Path, name: &str, extra: &[&str]| {
+        let mut args = vec!["from-run", "--run", s(&run_dir), "--out", s(out)];
+        args.extend_from_slice(&["--name", name, "--version", "0.0.1"]);
+        args.extend_from_slice(extra);
+        run(&export, &args)
+    };
     let bundle_dir = work.path().join("bundle");
-    run(
-        &export,
-        &[
-            "from-run",
-            "--run",
-            s(&run_dir),
-            "--out",
-            s(&bundle_dir),
-            "--name",
-            "ci-pipeline",
-            "--version",
-            "0.0.1",
-        ],
-    );
+    export_run(&bundle_dir, "ci-pipeline", &[]);
     let manifest = ModelBundle::open(&bundle_dir).unwrap().manifest;
     assert_eq!(manifest.patch.size, config.models.patch);
     assert_eq!(manifest.patch.overlap, config.models.overlap);
@@ -205,4 +208,43 @@ fn prepare_train_export_calibrate_and_score_a_dicom_series() {
     assert!(map.data.iter().all(|v| v.is_finite()));
     assert!(out.join("abnormal_mask.nii.gz").is_file());
     assert!(out.join("seg.dcm").is_file());
+
+    // The same networks reporting the NLL less its expectation: the manifest names the
+    // score, and the node runs the bundle unchanged.
+    let excess_dir = work.path().join("bundle-excess");
+    export_run(
+        &excess_dir,
+        "ci-pipeline-excess",
+        &["--density-score", "excess-nll"],
+    );
+    let excess = ModelBundle::open(&excess_dir).unwrap().manifest;
+    assert_eq!(excess.networks["density"].outputs[0].name, "excess_nll");
+    assert_eq!(manifest.networks["density"].outputs[0].name, "nll");
+    assert_eq!(
+        excess.files["descriptor.onnx"],
+        manifest.files["descriptor.onnx"]
+    );
+    assert_ne!(excess.files["density.onnx"], manifest.files["density.onnx"]);
+    let out_excess = work.path().join("scored-excess");
+    run(
+        &screener,
+        &[
+            "score",
+            s(&series),
+            "--model",
+            s(&excess_dir),
+            "--out",
+            s(&out_excess),
+            "--threads",
+            "2",
+        ],
+    );
+    let excess_map = read_nifti(&out_excess.join("anomaly_map.nii.gz")).unwrap();
+    assert_eq!(excess_map.dims(), phantom.ct.dims());
+    assert!(excess_map.data.iter().all(|v| v.is_finite()));
+    assert!(excess_map
+        .data
+        .iter()
+        .zip(map.data.iter())
+        .any(|(a, b)| a != b));
 }

@@ -7,6 +7,7 @@ use screener_core::preprocess::PreprocessParams;
 
 use crate::augment::AugmentConfig;
 use crate::losses::ObjectiveConfig;
+use crate::models::GaussianScore;
 use serde::{Deserialize, Serialize};
 
 /// Seeds and bookkeeping shared by every stage.
@@ -368,6 +369,9 @@ pub struct EvaluateConfig {
     pub seed: u64,
     /// Patches per forward pass of the sliding window.
     pub batch: usize,
+    /// What a modular model's Gaussian density reports per voxel: the NLL (METHOD.md) or the
+    /// NLL less its expectation (`screener-export --density-score`).
+    pub density_score: GaussianScore,
 }
 
 impl Default for EvaluateConfig {
@@ -378,6 +382,7 @@ impl Default for EvaluateConfig {
             threshold_cases: 10,
             seed: 7,
             batch: 2,
+            density_score: GaussianScore::Nll,
         }
     }
 }

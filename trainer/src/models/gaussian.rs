@@ -8,6 +8,7 @@ use burn::module::Module;
 use burn::nn::conv::{Conv3d, Conv3dConfig};
 use burn::nn::{Initializer, PaddingConfig3d};
 use burn::tensor::{Device, Tensor};
+use serde::{Deserialize, Serialize};
 
 use super::ops::silu;
 use super::res_block::conv3x3x3;
@@ -91,6 +92,48 @@ impl GaussianDensity {
         let terms = diff.clone() * diff * log_var.clone().neg().exp() + log_var + (2.0 * PI).ln();
         terms.sum_dim(1) * 0.5
     }
+
+    /// The NLL less its expectation under the predicted Gaussian,
+    /// `0.5 * sum_d((y - mu)^2 / sigma^2 - 1)`: zero on average wherever the model is
+    /// calibrated, whatever the tissue's variance (see [`GaussianScore::ExcessNll`]).
+    pub fn excess_nll(&self, y: Tensor<5>, c: Tensor<5>) -> Tensor<5> {
+        let (mu, log_var) = self.params(c);
+        let diff = y - mu;
+        let terms = diff.clone() * diff * log_var.neg().exp() - 1.0;
+        terms.sum_dim(1) * 0.5
+    }
+
+    /// The anomaly score `score` per pooled voxel, `[B, 1, n1, n2, n3]`.
+    pub fn score(&self, y: Tensor<5>, c: Tensor<5>, score: GaussianScore) -> Tensor<5> {
+        match score {
+            GaussianScore::Nll => self.nll(y, c),
+            GaussianScore::ExcessNll => self.excess_nll(y, c),
+        }
+    }
+}
+
+/// What a Gaussian density reports per voxel as the anomaly score.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GaussianScore {
+    /// The negative log-likelihood (METHOD.md, the paper).
+    #[default]
+    Nll,
+    /// The NLL less its expectation given the condition. The NLL's `0.5 * sum(log sigma^2)`
+    /// is large wherever the model expects variety (lung, bone), so lesions in quiet tissue
+    /// (liver) rank below normal lung; this score drops that baseline
+    /// (docs/model-card.md, "What the maps find and what they miss").
+    ExcessNll,
+}
+
+impl GaussianScore {
+    /// The density network's output name in a bundle.
+    pub fn output_name(self) -> &'static str {
+        match self {
+            GaussianScore::Nll => "nll",
+            GaussianScore::ExcessNll => "excess_nll",
+        }
+    }
 }
 
 #[cfg(test)]
@@ -106,8 +149,9 @@ mod tests {
         q
     }
 
-    #[test]
-    fn gaussian_nll_matches_the_closed_form_in_f64() {
+    /// A Gaussian with 3 descriptor and 2 condition channels and random output layers, and
+    /// `y`, `c` for 2 x 12 voxels.
+    fn small_case() -> (GaussianDensity, Tensor<5>, Tensor<5>) {
         let dev = device();
         let q = GaussianDensityConfig::new()
             .with_descriptor_channels(3)
@@ -115,8 +159,16 @@ mod tests {
             .with_hidden_channels(4)
             .init(&dev);
         let q = randomise_output_layers(q, &dev);
-        let y = randn([2, 3, 2, 3, 2], &dev);
-        let c = randn([2, 2, 2, 3, 2], &dev);
+        (
+            q,
+            randn([2, 3, 2, 3, 2], &dev),
+            randn([2, 2, 2, 3, 2], &dev),
+        )
+    }
+
+    #[test]
+    fn gaussian_nll_matches_the_closed_form_in_f64() {
+        let (q, y, c) = small_case();
         let (mu, lv) = q.params(c.clone());
         let nll = q.nll(y.clone(), c);
         assert_eq!(nll.dims(), [2, 1, 2, 3, 2]);
@@ -132,6 +184,26 @@ mod tests {
                 }
                 let got = nlls[b * voxels + v] as f64;
                 assert!((got - expected).abs() < 1e-4 * expected.abs().max(1.0));
+            }
+        }
+    }
+
+    #[test]
+    fn excess_nll_is_the_nll_less_its_expectation_under_the_prediction() {
+        let (q, y, c) = small_case();
+        let (_, lv) = q.params(c.clone());
+        let nll = to_vec(q.score(y.clone(), c.clone(), GaussianScore::Nll));
+        let excess = to_vec(q.score(y, c, GaussianScore::ExcessNll));
+        let lvs = to_vec(lv);
+        let voxels = 12;
+        for b in 0..2 {
+            for v in 0..voxels {
+                // E[NLL] = 0.5 * sum_d(1 + log sigma_d^2 + ln 2pi).
+                let expectation: f64 = (0..3)
+                    .map(|d| 0.5 * (1.0 + lvs[(b * 3 + d) * voxels + v] as f64 + (2.0 * PI).ln()))
+                    .sum();
+                let (got, want) = (excess[b * voxels + v] as f64, nll[b * voxels + v] as f64);
+                assert!((got - (want - expectation)).abs() < 1e-4 * want.abs().max(1.0));
             }
         }
     }

@@ -26,7 +26,7 @@ pub use block_mask::BlockMaskConfig;
 pub use condition::{ConditionModel, ConditionModelConfig};
 pub use descriptor::{DescriptorModel, DescriptorModelConfig};
 pub use distilled::{DistilledUNet, DistilledUNetConfig};
-pub use gaussian::{GaussianDensity, GaussianDensityConfig};
+pub use gaussian::{GaussianDensity, GaussianDensityConfig, GaussianScore};
 pub use glow::{ConditionalGlow, ConditionalGlowConfig};
 pub use persist::{load_network, save_network, Network};
 pub use pooling::avg_pool_3x3x2;

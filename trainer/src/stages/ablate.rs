@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use super::evaluate::EvaluationReport;
 use super::{density, evaluate, RunLayout, Stage};
 use crate::config::{ConditionKind, DensityKind, EvaluatedModel, TrainConfig};
+use crate::models::GaussianScore;
 
 /// The rows and columns of the paper's table.
 pub const CONDITIONS: [ConditionKind; 3] = [
@@ -144,6 +145,11 @@ pub fn run(
             variant.density.condition = condition;
             variant.density.model = density;
             variant.evaluate.model = EvaluatedModel::Modular;
+            if density == DensityKind::Glow {
+                // `evaluate.density_score` chooses the Gaussian cells' score; a flow has no
+                // closed-form expectation, so its cells report the NLL.
+                variant.evaluate.density_score = GaussianScore::Nll;
+            }
             let name = format!("{}-{}", condition_name(condition), density_name(density));
             eprintln!("ablate: {name}");
             let cell_layout = layout.variant(&name);

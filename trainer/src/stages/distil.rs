@@ -14,20 +14,27 @@ use screener_core::{Dims, Volume};
 use super::fit::{fit, FitSpec, StepOutput};
 use super::progress::progress_bar;
 use super::{RunLayout, Stage};
-use crate::config::TrainConfig;
+use crate::config::{DensityKind, TrainConfig};
 use crate::data::loader::image_patch;
 use crate::data::{patches_to_tensor, read_volume, write_volume, DatasetIndex, Split, VolumeStore};
 use crate::device::{compute_device, training_device};
 use crate::inference::{load_features, DensityModel, ModularScorer};
+use crate::models::GaussianScore;
 use crate::models::Network;
 
-/// The modular pipeline trained in this run, as a scorer.
+/// The modular pipeline trained in this run, as a scorer reporting `score`.
 pub fn modular_scorer(
     config: &TrainConfig,
     layout: &RunLayout,
     batch: usize,
+    score: GaussianScore,
     device: &Device,
 ) -> anyhow::Result<ModularScorer> {
+    anyhow::ensure!(
+        score == GaussianScore::Nll || config.density.model == DensityKind::Gaussian,
+        "density score {score:?} needs a Gaussian density; this run's is {:?}",
+        config.density.model
+    );
     let features = load_features(
         &config.models,
         config.density.condition,
@@ -44,6 +51,7 @@ pub fn modular_scorer(
     Ok(ModularScorer {
         features,
         density,
+        score,
         patch: Dims::new(p[0], p[1], p[2]),
         overlap: config.models.overlap,
         batch,
@@ -73,6 +81,8 @@ fn teacher_maps(
                         config,
                         layout,
                         config.distil.teacher_batch,
+                        // The teacher is the method's modular NLL.
+                        GaussianScore::Nll,
                         &device,
                     )?);
                 }

@@ -19,6 +19,7 @@ use crate::config::{EvaluatedModel, TrainConfig};
 use crate::data::{CachedCase, DatasetIndex, Split};
 use crate::device::compute_device;
 use crate::inference::DistilledScorer;
+use crate::models::GaussianScore;
 
 /// Scores one cached case on its preprocessed grid.
 type CaseScorer = Box<dyn Fn(&CachedCase) -> anyhow::Result<Array3<f32>>>;
@@ -149,7 +150,7 @@ pub fn run(config: &TrainConfig, layout: &RunLayout) -> anyhow::Result<PathBuf> 
     let device = compute_device();
     let score: CaseScorer = match e.model {
         EvaluatedModel::Modular => {
-            let scorer = modular_scorer(config, layout, e.batch, &device)?;
+            let scorer = modular_scorer(config, layout, e.batch, e.density_score, &device)?;
             let device = device.clone();
             Box::new(move |case| scorer.score(case.image.view(), case.geometry.spacing, &device))
         }
@@ -199,9 +200,12 @@ pub fn run(config: &TrainConfig, layout: &RunLayout) -> anyhow::Result<PathBuf> 
     let dir = layout.evaluate_dir();
     std::fs::create_dir_all(&dir)?;
     let name = match e.model {
-        EvaluatedModel::Modular => "modular",
-        EvaluatedModel::Distilled => "distilled",
-        EvaluatedModel::Finetuned => "finetuned",
+        EvaluatedModel::Modular if e.density_score != GaussianScore::Nll => {
+            format!("modular-{}", e.density_score.output_name())
+        }
+        EvaluatedModel::Modular => "modular".into(),
+        EvaluatedModel::Distilled => "distilled".into(),
+        EvaluatedModel::Finetuned => "finetuned".into(),
     };
     let path = dir.join(format!("{name}.json"));
     let sources: Vec<&str> = entries.iter().map(|v| v.source.as_str()).collect();
@@ -209,6 +213,7 @@ pub fn run(config: &TrainConfig, layout: &RunLayout) -> anyhow::Result<PathBuf> 
         &path,
         serde_json::to_vec_pretty(&serde_json::json!({
             "model": name,
+            "density_score": e.density_score,
             "report": report,
             "sources": sources,
         }))?,
