@@ -42,6 +42,8 @@ fn main() {
             int(10) as usize,
             seed ^ 0x00c0_ffee,
         );
+        assert!(inserted.len() < 256, "lesion labels are one byte");
+        // Where lesions overlap, the later one's label wins; their union is the trainer's mask.
         let mut labels = phantom.body.map(|_| 0u8);
         for (n, lesion) in inserted.iter().enumerate() {
             labels.data.zip_mut_with(&lesion.mask.data, |l, &m| {

@@ -43,7 +43,7 @@ enum Command {
         networks: Option<PathBuf>,
         /// What the Gaussian density reports per voxel (as for `from-run`).
         #[arg(long, value_enum, default_value = "nll")]
-        density_score: ScoreArg,
+        density_score: GaussianScore,
     },
     /// A modular bundle of the networks a `screener-train` run folder holds
     /// (`<run>/{descriptor,condition,density}/final.{json,safetensors}`).
@@ -60,24 +60,8 @@ enum Command {
         /// its expectation under the predicted Gaussian, which drops the tissue-dependent
         /// baseline `0.5 * sum(log sigma^2)` (docs/model-card.md). Recalibrate after.
         #[arg(long, value_enum, default_value = "nll")]
-        density_score: ScoreArg,
+        density_score: GaussianScore,
     },
-}
-
-/// `--density-score`: [`GaussianScore`] on the command line.
-#[derive(Clone, Copy, clap::ValueEnum)]
-enum ScoreArg {
-    Nll,
-    ExcessNll,
-}
-
-impl From<ScoreArg> for GaussianScore {
-    fn from(arg: ScoreArg) -> Self {
-        match arg {
-            ScoreArg::Nll => GaussianScore::Nll,
-            ScoreArg::ExcessNll => GaussianScore::ExcessNll,
-        }
-    }
 }
 
 /// The config a stage of `run` was trained with (`<run>/<stage>/config.toml`).
@@ -223,7 +207,7 @@ fn main() -> anyhow::Result<()> {
             name,
             version,
             density_score,
-        } => from_run(&run, &out, name, version, density_score.into()),
+        } => from_run(&run, &out, name, version, density_score),
         Command::Untrained {
             out,
             seed,
@@ -259,7 +243,7 @@ fn main() -> anyhow::Result<()> {
                 &out,
                 &descriptor,
                 &condition,
-                Density::Gaussian(&density, density_score.into()),
+                Density::Gaussian(&density, density_score),
                 info,
             )?;
             // After the export: burn initialises parameters lazily, in the order they are

@@ -202,7 +202,8 @@ pub struct ModularScorer {
 }
 
 impl ModularScorer {
-    /// Anomaly map (`self.score`) of a preprocessed volume with voxel `spacing` (i, j, k), on its grid.
+    /// Anomaly map (`self.score`) of a preprocessed volume with voxel `spacing` (i, j, k), on
+    /// its grid.
     pub fn score(
         &self,
         volume: ArrayView3<'_, f32>,

@@ -215,7 +215,7 @@ fn prepare_train_export_calibrate_and_score_a_dicom_series() {
     export_run(
         &excess_dir,
         "ci-pipeline-excess",
-        &["--density-score", "excess-nll"],
+        &["--density-score", "excess_nll"],
     );
     let excess = ModelBundle::open(&excess_dir).unwrap().manifest;
     assert_eq!(excess.networks["density"].outputs[0].name, "excess_nll");

@@ -112,17 +112,20 @@ impl GaussianDensity {
     }
 }
 
-/// What a Gaussian density reports per voxel as the anomaly score.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+/// What a Gaussian density reports per voxel as the anomaly score. Spelt `nll` and
+/// `excess_nll` in configs, manifests and on the command line.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "snake_case")]
 pub enum GaussianScore {
     /// The negative log-likelihood (METHOD.md, the paper).
     #[default]
+    #[value(name = "nll")]
     Nll,
     /// The NLL less its expectation given the condition. The NLL's `0.5 * sum(log sigma^2)`
     /// is large wherever the model expects variety (lung, bone), so lesions in quiet tissue
     /// (liver) rank below normal lung; this score drops that baseline
     /// (docs/model-card.md, "What the maps find and what they miss").
+    #[value(name = "excess_nll", alias = "excess-nll")]
     ExcessNll,
 }
 

@@ -145,11 +145,8 @@ pub fn run(
             variant.density.condition = condition;
             variant.density.model = density;
             variant.evaluate.model = EvaluatedModel::Modular;
-            if density == DensityKind::Glow {
-                // `evaluate.density_score` chooses the Gaussian cells' score; a flow has no
-                // closed-form expectation, so its cells report the NLL.
-                variant.evaluate.density_score = GaussianScore::Nll;
-            }
+            // METHOD.md's table: every cell reports the NLL, which a flow also has.
+            variant.evaluate.density_score = GaussianScore::Nll;
             let name = format!("{}-{}", condition_name(condition), density_name(density));
             eprintln!("ablate: {name}");
             let cell_layout = layout.variant(&name);

@@ -209,15 +209,15 @@ pub fn run(config: &TrainConfig, layout: &RunLayout) -> anyhow::Result<PathBuf> 
     };
     let path = dir.join(format!("{name}.json"));
     let sources: Vec<&str> = entries.iter().map(|v| v.source.as_str()).collect();
-    std::fs::write(
-        &path,
-        serde_json::to_vec_pretty(&serde_json::json!({
-            "model": name,
-            "density_score": e.density_score,
-            "report": report,
-            "sources": sources,
-        }))?,
-    )?;
+    let mut saved = serde_json::json!({
+        "model": name,
+        "report": report,
+        "sources": sources,
+    });
+    if e.model == EvaluatedModel::Modular {
+        saved["density_score"] = serde_json::json!(e.density_score);
+    }
+    std::fs::write(&path, serde_json::to_vec_pretty(&saved)?)?;
     Ok(path)
 }
 
