@@ -10,7 +10,7 @@ use screener_core::bundle::{ModelIdentity, Provenance};
 use screener_export::bundle::{write_modular_bundle, BundleInfo, Density};
 use screener_trainer::config::{ConditionKind, DensityKind, TrainConfig};
 use screener_trainer::data::{DatasetIndex, Split};
-use screener_trainer::inference::POOL_SCALE;
+use screener_trainer::inference::{ensure_score_fits, POOL_SCALE};
 use screener_trainer::models::{
     load_network, save_network, ConditionModelConfig, ConditionalGlowConfig, DescriptorModelConfig,
     GaussianDensityConfig, GaussianScore,
@@ -103,6 +103,8 @@ fn from_run(
     score: GaussianScore,
 ) -> anyhow::Result<()> {
     let config = stage_config(run, Stage::Density)?;
+    ensure_score_fits(config.density.model, score)
+        .with_context(|| format!("--density-score for the run {}", run.display()))?;
     anyhow::ensure!(
         config.density.condition == ConditionKind::MaskingInvariant,
         "the density in {} is conditioned on {:?}; the node's modular bundle runs the \
@@ -144,13 +146,6 @@ fn from_run(
             Density::Gaussian(&gaussian, score)
         }
         DensityKind::Glow => {
-            anyhow::ensure!(
-                score == GaussianScore::Nll,
-                "--density-score {}: only a Gaussian density has a closed-form expectation; \
-                 the flow in {} reports its NLL",
-                score.output_name(),
-                run.display()
-            );
             glow = load_network::<ConditionalGlowConfig>(&density_stem, &device)?.1;
             Density::Glow(&glow)
         }

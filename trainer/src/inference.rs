@@ -107,6 +107,18 @@ impl FrozenFeatures {
     }
 }
 
+/// Refuses a score other than the NLL for a flow: only a Gaussian has a closed-form
+/// expectation to subtract.
+pub fn ensure_score_fits(density: DensityKind, score: GaussianScore) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        score == GaussianScore::Nll || density == DensityKind::Gaussian,
+        "density score {} needs a Gaussian density (only a Gaussian has a closed-form \
+         expectation); this run's is {density:?}",
+        score.output_name()
+    );
+    Ok(())
+}
+
 /// A trained density model of either kind.
 #[derive(Debug, Clone)]
 pub enum DensityModel {
@@ -300,6 +312,14 @@ impl DistilledScorer {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_a_gaussian_reports_the_excess_nll() {
+        assert!(ensure_score_fits(DensityKind::Gaussian, GaussianScore::ExcessNll).is_ok());
+        assert!(ensure_score_fits(DensityKind::Glow, GaussianScore::Nll).is_ok());
+        let refused = ensure_score_fits(DensityKind::Glow, GaussianScore::ExcessNll);
+        assert!(refused.unwrap_err().to_string().contains("Glow"));
+    }
 
     #[test]
     fn pooled_identity_window_recovers_a_smooth_volume() {

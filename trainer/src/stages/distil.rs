@@ -14,11 +14,11 @@ use screener_core::{Dims, Volume};
 use super::fit::{fit, FitSpec, StepOutput};
 use super::progress::progress_bar;
 use super::{RunLayout, Stage};
-use crate::config::{DensityKind, TrainConfig};
+use crate::config::TrainConfig;
 use crate::data::loader::image_patch;
 use crate::data::{patches_to_tensor, read_volume, write_volume, DatasetIndex, Split, VolumeStore};
 use crate::device::{compute_device, training_device};
-use crate::inference::{load_features, DensityModel, ModularScorer};
+use crate::inference::{ensure_score_fits, load_features, DensityModel, ModularScorer};
 use crate::models::GaussianScore;
 use crate::models::Network;
 
@@ -30,11 +30,7 @@ pub fn modular_scorer(
     score: GaussianScore,
     device: &Device,
 ) -> anyhow::Result<ModularScorer> {
-    anyhow::ensure!(
-        score == GaussianScore::Nll || config.density.model == DensityKind::Gaussian,
-        "density score {score:?} needs a Gaussian density; this run's is {:?}",
-        config.density.model
-    );
+    ensure_score_fits(config.density.model, score)?;
     let features = load_features(
         &config.models,
         config.density.condition,
