@@ -136,6 +136,27 @@ pub struct Manifest {
     pub files: BTreeMap<String, String>,
 }
 
+impl Manifest {
+    /// The name of the per-voxel anomaly the bundle reports: the output of its density
+    /// (modular) or distilled network, e.g. `nll` or `excess_nll`.
+    pub fn anomaly_output(&self) -> &str {
+        let role = match self.kind {
+            ModelKind::Modular => "density",
+            ModelKind::Distilled => "distilled",
+        };
+        self.networks
+            .get(role)
+            .and_then(|n| n.outputs.first())
+            .map_or("nll", |o| o.name.as_str())
+    }
+
+    /// The name of the study score's statistic (computed by the node's engine) for this
+    /// bundle's anomaly, e.g. `max_body_mean3_pooled_excess_nll`.
+    pub fn study_score_statistic(&self) -> String {
+        format!("max_body_mean3_pooled_{}", self.anomaly_output())
+    }
+}
+
 /// Network roles each kind needs.
 pub fn required_networks(kind: ModelKind) -> &'static [&'static str] {
     match kind {
@@ -341,6 +362,19 @@ mod tests {
         assert_eq!(
             b.network_path("distilled").unwrap(),
             dir.path().join("distilled.onnx")
+        );
+    }
+
+    #[test]
+    fn the_study_statistic_is_named_after_the_anomaly_output() {
+        let mut m = sample_manifest();
+        assert_eq!(m.study_score_statistic(), "max_body_mean3_pooled_nll");
+        let distilled = m.networks.get_mut("distilled").unwrap();
+        distilled.outputs[0].name = "excess_nll".into();
+        assert_eq!(m.anomaly_output(), "excess_nll");
+        assert_eq!(
+            m.study_score_statistic(),
+            "max_body_mean3_pooled_excess_nll"
         );
     }
 

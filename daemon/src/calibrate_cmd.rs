@@ -14,7 +14,7 @@ use screener_core::input::read_ct;
 use screener_core::phantom::PhantomSpec;
 use screener_core::{CtVolume, Dims};
 
-use crate::engine::{EngineOptions, Scorer, STUDY_SCORE_STATISTIC};
+use crate::engine::{EngineOptions, Scorer};
 
 #[derive(Debug, clap::Args)]
 pub struct CalibrateArgs {
@@ -112,7 +112,7 @@ pub fn run_calibrate(args: CalibrateArgs) -> anyhow::Result<String> {
 
     let bundle = ModelBundle::open(&args.model)?;
     let mut manifest = bundle.manifest;
-    manifest.calibration.statistic = STUDY_SCORE_STATISTIC.into();
+    manifest.calibration.statistic = manifest.study_score_statistic();
     manifest.calibration.normal_scores = study_scores;
     manifest.calibration.threshold = threshold;
     manifest.calibration.voxel_threshold = voxel_threshold;

@@ -10,7 +10,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use screener_core::nifti_io::write_nifti;
 use serde::Serialize;
 
-use crate::engine::{EngineOptions, Scorer, StageTimings, STUDY_SCORE_STATISTIC};
+use crate::engine::{EngineOptions, Scorer, StageTimings};
 use crate::outputs::{abnormal_mask, display_scores, read_input, write_dicom_results, OVERLAY_DIR};
 
 #[derive(Debug, clap::Args)]
@@ -157,7 +157,7 @@ pub fn run_score(args: ScoreArgs) -> anyhow::Result<Summary> {
             notes: manifest.provenance.notes.clone(),
         },
         study_score: result.study_score,
-        statistic: STUDY_SCORE_STATISTIC.into(),
+        statistic: manifest.study_score_statistic(),
         threshold: result.threshold,
         flagged: result.flagged,
         abnormal_voxels,

@@ -13,7 +13,7 @@ use screener_core::bundle::{
 use screener_core::phantom::PhantomSpec;
 use screener_core::preprocess::{preprocess, resample_linear, PreprocessParams};
 use screener_core::{CtVolume, Dims, Volume};
-use screener_daemon::engine::{EngineError, EngineOptions, Scorer, STUDY_SCORE_STATISTIC};
+use screener_daemon::engine::{EngineError, EngineOptions, Scorer};
 use screener_onnx::{Dim, GraphBuilder};
 
 const PATCH: [usize; 3] = [48, 48, 32];
@@ -83,7 +83,7 @@ fn manifest(kind: ModelKind, networks: BTreeMap<String, NetworkSpec>) -> Manifes
         },
         networks,
         calibration: Calibration {
-            statistic: STUDY_SCORE_STATISTIC.into(),
+            statistic: "max_body_mean3_pooled_nll".into(),
             normal_scores: vec![],
             threshold: 0.5,
             voxel_threshold: 0.5,

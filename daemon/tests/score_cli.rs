@@ -62,6 +62,7 @@ fn score_writes_map_mask_seg_overlay_and_summary_for_a_dicom_series() {
             .unwrap();
     assert_eq!(summary["model"]["name"], manifest["model"]["name"]);
     assert_eq!(summary["model"]["version"], manifest["model"]["version"]);
+    assert_eq!(summary["statistic"], manifest["calibration"]["statistic"]);
     assert!(summary["study_score"].as_f64().unwrap().is_finite());
     assert_eq!(summary["dims"], serde_json::json!([128, 112, 20]));
     for stage in [

@@ -39,7 +39,8 @@ impl BundleInfo {
                 pad_value: 0.0,
             },
             calibration: Calibration {
-                statistic: "max_body_mean3_pooled_nll".into(),
+                // Named after the density's output when the bundle is written.
+                statistic: String::new(),
                 normal_scores: vec![],
                 threshold: f64::MAX,
                 voxel_threshold: f64::MAX,
@@ -81,6 +82,7 @@ fn write(
         provenance: info.provenance,
         files: BTreeMap::new(),
     };
+    manifest.calibration.statistic = manifest.study_score_statistic();
     write_manifest(dir, &mut manifest)?;
     Ok(manifest)
 }

@@ -8,5 +8,6 @@ pub mod density;
 pub use screener_trainer::flops;
 pub mod glow;
 pub mod graphs;
+pub mod import;
 pub mod unet;
 pub mod weights;

@@ -8,6 +8,7 @@ use burn::tensor::Device;
 use clap::{Parser, Subcommand};
 use screener_core::bundle::{ModelIdentity, Provenance};
 use screener_export::bundle::{write_modular_bundle, BundleInfo, Density};
+use screener_export::import::{into_run, ImportRecord};
 use screener_trainer::config::{ConditionKind, DensityKind, TrainConfig};
 use screener_trainer::data::{DatasetIndex, Split};
 use screener_trainer::inference::{ensure_score_fits, POOL_SCALE};
@@ -61,6 +62,23 @@ enum Command {
         /// baseline `0.5 * sum(log sigma^2)` (docs/model-card.md). Recalibrate after.
         #[arg(long, value_enum, default_value = "nll")]
         density_score: GaussianScore,
+    },
+    /// The inverse of `from-run`: reads a modular bundle's weights back into a run folder
+    /// (`<run>/{descriptor,condition,density}/final`), for a bundle whose run is gone. Then
+    /// `screener-train train-density`, `evaluate` and `screener-export from-run` work on it.
+    /// The condition model's mask token (training only) restarts from its initial value.
+    IntoRun {
+        #[arg(long)]
+        bundle: PathBuf,
+        /// The trainer config the bundle's networks were built with (sizes, preprocessing,
+        /// patch); checked against the bundle.
+        #[arg(long)]
+        config: PathBuf,
+        #[arg(long)]
+        run: PathBuf,
+        /// Overrides one key of the config, as `screener-train --set` does (repeatable).
+        #[arg(long = "set", value_name = "SECTION.KEY=VALUE")]
+        overrides: Vec<String>,
     },
 }
 
@@ -128,9 +146,26 @@ fn from_run(
         steps.insert(stage.name().to_string(), trained.steps as u64);
     }
     let layout = RunLayout::new(run, &config);
-    let data = DatasetIndex::load(layout.cache_dir())
-        .map(|index| describe_data(&index))
-        .unwrap_or_else(|e| format!("training data index unreadable: {e:#}"));
+    let imported = ImportRecord::of_run(run)?;
+    let data = match (DatasetIndex::load(layout.cache_dir()), &imported) {
+        (Ok(index), _) => describe_data(&index),
+        (Err(_), Some(record)) => record.manifest.provenance.data.clone(),
+        (Err(e), None) => format!("training data index unreadable: {e:#}"),
+    };
+    let created = match &imported {
+        Some(record) => format!(
+            "written by `screener-export from-run` from {}, whose networks were imported from \
+             the bundle {} {} ({})",
+            run.display(),
+            record.manifest.model.name,
+            record.manifest.model.version,
+            record.bundle.display()
+        ),
+        None => format!(
+            "written by `screener-export from-run` from {}",
+            run.display()
+        ),
+    };
 
     let device = Device::flex();
     let (_, descriptor) =
@@ -169,10 +204,7 @@ fn from_run(
         },
         Provenance {
             trainer_version: env!("CARGO_PKG_VERSION").into(),
-            created: format!(
-                "written by `screener-export from-run` from {}",
-                run.display()
-            ),
+            created,
             data,
             steps,
             notes: "calibration.method says how the flag threshold was set (`screener calibrate`)"
@@ -203,6 +235,24 @@ fn main() -> anyhow::Result<()> {
             version,
             density_score,
         } => from_run(&run, &out, name, version, density_score),
+        Command::IntoRun {
+            bundle,
+            config,
+            run,
+            overrides,
+        } => {
+            let config = TrainConfig::load_with_overrides(&config, &overrides)?;
+            let score = into_run(&bundle, &config, &run)?;
+            println!(
+                "imported the networks of {} into {} (its density reports {}; export again \
+                 with `screener-export from-run --run {}`)",
+                bundle.display(),
+                run.display(),
+                score.output_name(),
+                run.display()
+            );
+            Ok(())
+        }
         Command::Untrained {
             out,
             seed,

@@ -18,7 +18,6 @@ use thiserror::Error;
 pub use network::Network;
 pub use runtime::{ensure_runtime, RuntimeError};
 pub use scorer::{EngineOptions, ScoreResult, Scorer, StageTimings};
-pub use study_score::STUDY_SCORE_STATISTIC;
 
 #[derive(Debug, Error)]
 pub enum EngineError {

@@ -1,6 +1,7 @@
 //! The study score: one number per CT saying how abnormal its most abnormal region is.
 //!
-//! Statistic `max_body_mean3_pooled_nll`: the anomaly map at the density model's pooled
+//! Statistic `max_body_mean3_pooled_<anomaly>` (`Manifest::study_score_statistic`, e.g.
+//! `max_body_mean3_pooled_nll`): the anomaly map at the density model's pooled
 //! resolution (each value already averages a 3 x 3 x 2 block, about 4.5 mm) is smoothed by a
 //! 3 x 3 x 3 mean (about 13 mm), and the score is its maximum over voxels inside the body
 //! (CT > -500 HU at the voxel's centre). Why: a lesion of about a centimetre or more raises a
@@ -10,8 +11,6 @@
 
 use ndarray::Array3;
 use screener_core::{CtVolume, Dims, Volume, VoxelPoint};
-
-pub const STUDY_SCORE_STATISTIC: &str = "max_body_mean3_pooled_nll";
 
 /// HU above which a voxel is body.
 const BODY_HU: f32 = -500.0;

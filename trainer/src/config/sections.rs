@@ -295,6 +295,9 @@ pub struct DensityConfig {
     pub condition: ConditionKind,
     /// Gaussian noise added to pooled `y` and `c` in training only. Paper: 0.1.
     pub noise_sigma: f64,
+    /// Start from the density network saved at this stem (e.g. `runs/x/density/final` of a
+    /// bundle imported by `screener-export into-run`) instead of random weights. Empty: random.
+    pub init: PathBuf,
 }
 
 impl Default for DensityConfig {
@@ -304,6 +307,7 @@ impl Default for DensityConfig {
             model: super::DensityKind::Gaussian,
             condition: ConditionKind::MaskingInvariant,
             noise_sigma: 0.1,
+            init: PathBuf::new(),
         }
     }
 }

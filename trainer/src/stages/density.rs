@@ -7,7 +7,9 @@
 //! loss = mean per-voxel NLL. `f` and `g` run without autodiff on the compute device; the
 //! noise is drawn from the stage's generator, so the stage resumes exactly.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
 
 use burn::tensor::{Device, Tensor, TensorData};
 use rand::Rng;
@@ -22,7 +24,7 @@ use crate::data::loader::image_patch;
 use crate::data::{patches_to_tensor, DatasetIndex, Split, VolumeStore};
 use crate::device::{compute_device, training_device};
 use crate::inference::{load_features, FrozenFeatures};
-use crate::models::Network;
+use crate::models::{load_network, Network};
 
 /// Copies a tensor to `device` as a new leaf, plus `sigma` times standard normal noise.
 fn with_noise<R: Rng>(t: Tensor<5>, sigma: f64, rng: &mut R, device: &Device) -> Tensor<5> {
@@ -63,6 +65,27 @@ pub fn density_batch(
     ))
 }
 
+/// The density network to start from: `init`'s saved weights, or random ones when it is
+/// empty. The saved network must have `network`'s configuration.
+fn initial_model<C: Network>(
+    network: &C,
+    init: &Path,
+    device: &Device,
+) -> anyhow::Result<C::Model> {
+    if init.as_os_str().is_empty() {
+        return Ok(network.build(device));
+    }
+    let (saved, model) = load_network::<C>(init, device)
+        .with_context(|| format!("loading density.init {}", init.display()))?;
+    anyhow::ensure!(
+        serde_json::to_value(&saved)? == serde_json::to_value(network)?,
+        "density.init {} is a network of another configuration ({saved:?}) than this run's \
+         ({network:?})",
+        init.display()
+    );
+    Ok(model)
+}
+
 /// Trains the density model of `config.density` on `model`'s parameters; shared by the
 /// Gaussian and the flow.
 fn train<C: Network>(
@@ -83,7 +106,7 @@ fn train<C: Network>(
     anyhow::ensure!(!store.is_empty(), "no training volumes in the cache");
     let device = training_device();
     device.seed(config.run.seed);
-    let model = network.build(&device);
+    let model = initial_model(network, &config.density.init, &device)?;
     let p = config.models.patch;
     let patch = Dims::new(p[0], p[1], p[2]);
     let t = &config.density.training;
@@ -142,5 +165,42 @@ pub fn run(config: &TrainConfig, layout: &RunLayout, resume: bool) -> anyhow::Re
             resume,
             |q, y, c| q.nll(y, c),
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::models::test_util::{device, to_vec};
+    use crate::models::{save_network, GaussianDensityConfig};
+
+    fn small(hidden: usize) -> GaussianDensityConfig {
+        GaussianDensityConfig::new()
+            .with_descriptor_channels(3)
+            .with_condition_channels(2)
+            .with_hidden_channels(hidden)
+    }
+
+    #[test]
+    fn the_density_starts_from_its_init_weights_or_refuses_another_configuration() {
+        let dev = device();
+        let dir = tempfile::tempdir().unwrap();
+        let stem = dir.path().join("final");
+        let saved = small(4).init(&dev);
+        save_network(&small(4), &saved, &stem).unwrap();
+
+        let loaded = initial_model(&small(4), &stem, &dev).unwrap();
+        let weights = |m: &crate::models::GaussianDensity| to_vec(m.mean.hidden.weight.val());
+        assert_eq!(weights(&loaded), weights(&saved));
+        let random = initial_model(&small(4), Path::new(""), &dev).unwrap();
+        assert_ne!(weights(&random), weights(&saved));
+
+        let err = initial_model(&small(5), &stem, &dev).unwrap_err();
+        assert!(
+            format!("{err:#}").contains("another configuration"),
+            "{err:#}"
+        );
+        let err = initial_model(&small(4), &dir.path().join("absent"), &dev).unwrap_err();
+        assert!(format!("{err:#}").contains("density.init"), "{err:#}");
     }
 }

@@ -1,0 +1,539 @@
+//! The inverse of the modular export: reads a bundle's network weights back out of its ONNX
+//! initializers into the trainer's burn modules and saves them as a run folder
+//! (`<run>/{descriptor,condition,density}/final`), so that a bundle whose run folder is gone
+//! can be trained further (`screener-train train-density`), evaluated (`screener-train
+//! evaluate`) or exported again with another score (`screener-export from-run`).
+//!
+//! Parameters are found by the names the export gives them: a burn parameter path
+//! `backbone.encoder.0.blocks.1.conv1.weight` of the descriptor is the initializer
+//! `descriptor.encoder.0.blocks.1.conv1.weight`; GroupNorm's `gamma`/`beta` are `weight`/`bias`
+//! with trailing unit axes. What the graph does not hold (the condition model's mask token,
+//! used only in training) keeps the config's initial value.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, ensure, Context};
+use burn::module::Module;
+use burn::store::{bridge, ModuleSnapshot};
+use burn::tensor::{Device, TensorData};
+use screener_core::bundle::{Manifest, ModelBundle, ModelKind};
+use screener_onnx::proto::DataType;
+use screener_trainer::config::{ConditionKind, DensityKind, TrainConfig};
+use screener_trainer::models::{save_network, GaussianScore, Network};
+use screener_trainer::stages::{RunLayout, Stage};
+use serde::{Deserialize, Serialize};
+
+/// The float initializers of one ONNX file, by name: shape and values.
+pub struct Initializers {
+    file: PathBuf,
+    tensors: BTreeMap<String, (Vec<usize>, Vec<f32>)>,
+    read: BTreeSet<String>,
+}
+
+impl Initializers {
+    pub fn read(file: &Path) -> anyhow::Result<Self> {
+        let bytes = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
+        let model = screener_onnx::decode(&bytes)
+            .with_context(|| format!("{} is not an ONNX model", file.display()))?;
+        let graph = model
+            .graph
+            .with_context(|| format!("{} holds no graph", file.display()))?;
+        let mut tensors = BTreeMap::new();
+        for t in graph.initializer {
+            if t.data_type != DataType::Float as i32 {
+                continue;
+            }
+            let dims: Vec<usize> = t.dims.iter().map(|&d| d as usize).collect();
+            let count: usize = dims.iter().product();
+            ensure!(
+                t.raw_data.len() == 4 * count,
+                "{}: initializer {} has {} bytes of raw data for shape {:?} (was it written by \
+                 screener-export?)",
+                file.display(),
+                t.name,
+                t.raw_data.len(),
+                dims
+            );
+            let values = t
+                .raw_data
+                .chunks_exact(4)
+                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                .collect();
+            tensors.insert(t.name, (dims, values));
+        }
+        Ok(Self {
+            file: file.to_owned(),
+            tensors,
+            read: BTreeSet::new(),
+        })
+    }
+
+    pub fn contains(&self, name: &str) -> bool {
+        self.tensors.contains_key(name)
+    }
+
+    /// Sets every parameter of `module` that `onnx_name` maps to an initializer; parameters
+    /// it maps to `None` keep their values. Shapes must match up to trailing unit axes.
+    pub fn load_into<M: Module>(
+        &mut self,
+        module: &mut M,
+        onnx_name: impl Fn(&str) -> Option<String>,
+    ) -> anyhow::Result<()> {
+        let mut tensors = Vec::new();
+        for param in module.collect(None, None, false) {
+            let Some(name) = onnx_name(&param.name) else {
+                continue;
+            };
+            let (dims, values) = self.tensors.get(&name).with_context(|| {
+                format!(
+                    "{} has no initializer {name} for the parameter {} (does the config \
+                     describe the networks of this bundle?)",
+                    self.file.display(),
+                    param.name
+                )
+            })?;
+            let shape = param.shape.as_slice();
+            ensure!(
+                same_up_to_unit_axes(dims, shape),
+                "{}: initializer {name} has shape {dims:?}, the config's network wants {shape:?} \
+                 for {}",
+                self.file.display(),
+                param.name
+            );
+            self.read.insert(name);
+            let data = TensorData::new(values.clone(), shape.to_vec());
+            tensors.push(bridge::from_data(data, param.name, param.param_id));
+        }
+        let result = module.apply(tensors, None, None, false);
+        ensure!(
+            result.errors.is_empty() && result.unused.is_empty(),
+            "{}: loading the weights failed: errors {:?}, unused {:?}",
+            self.file.display(),
+            result.errors,
+            result.unused
+        );
+        Ok(())
+    }
+
+    /// Fails if a weight or bias of the file was not read: the config's networks have fewer
+    /// layers than the bundle's.
+    pub fn ensure_all_weights_read(&self) -> anyhow::Result<()> {
+        let left: Vec<&String> = self
+            .tensors
+            .keys()
+            .filter(|n| (n.ends_with(".weight") || n.ends_with(".bias")) && !self.read.contains(*n))
+            .collect();
+        ensure!(
+            left.is_empty(),
+            "{}: the config's network has no parameter for {} of its weights, e.g. {:?}; it \
+             describes smaller networks than this bundle's",
+            self.file.display(),
+            left.len(),
+            left.first()
+        );
+        Ok(())
+    }
+}
+
+fn same_up_to_unit_axes(onnx: &[usize], burn: &[usize]) -> bool {
+    onnx.len() >= burn.len()
+        && onnx[..burn.len()] == *burn
+        && onnx[burn.len()..].iter().all(|&d| d == 1)
+}
+
+/// The initializer name of a UNet-backed network's parameter: `backbone.` becomes the
+/// network's name, GroupNorm's `gamma`/`beta` become `weight`/`bias`; other fields (the
+/// condition model's mask token) are not in the graph.
+fn unet_param(network: &str, path: &str) -> Option<String> {
+    let rest = path.strip_prefix("backbone.")?;
+    let rest = match rest.rsplit_once('.') {
+        Some((head, "gamma")) => format!("{head}.weight"),
+        Some((head, "beta")) => format!("{head}.bias"),
+        _ => rest.to_owned(),
+    };
+    Some(format!("{network}.{rest}"))
+}
+
+/// Builds `config`'s network and loads all of `weights` into it.
+fn import_network<C: Network>(
+    config: &C,
+    mut weights: Initializers,
+    onnx_name: impl Fn(&str) -> Option<String>,
+    device: &Device,
+) -> anyhow::Result<C::Model> {
+    let mut model = config.build(device);
+    weights.load_into(&mut model, onnx_name)?;
+    weights.ensure_all_weights_read()?;
+    Ok(model)
+}
+
+/// What `<run>/imported.json` records: where the networks came from.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ImportRecord {
+    pub bundle: PathBuf,
+    pub manifest: Manifest,
+}
+
+impl ImportRecord {
+    pub const FILE: &'static str = "imported.json";
+
+    /// The record of `run`, if its networks were imported.
+    pub fn of_run(run: &Path) -> anyhow::Result<Option<Self>> {
+        let path = run.join(Self::FILE);
+        if !path.exists() {
+            return Ok(None);
+        }
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("reading {}", path.display()))?;
+        Ok(Some(serde_json::from_str(&text).with_context(|| {
+            format!("{} is not an import record", path.display())
+        })?))
+    }
+}
+
+/// The score a bundle's density reports, from its output's name.
+fn density_score(manifest: &Manifest) -> anyhow::Result<GaussianScore> {
+    let output = manifest
+        .networks
+        .get("density")
+        .and_then(|n| n.outputs.first())
+        .map(|o| o.name.as_str())
+        .unwrap_or_default();
+    [GaussianScore::Nll, GaussianScore::ExcessNll]
+        .into_iter()
+        .find(|s| s.output_name() == output)
+        .with_context(|| format!("unknown density output {output:?}"))
+}
+
+/// Checks that `config` describes the way `manifest`'s networks were trained and are run.
+fn ensure_config_fits(manifest: &Manifest, config: &TrainConfig) -> anyhow::Result<()> {
+    ensure!(
+        manifest.kind == ModelKind::Modular,
+        "only modular bundles can be imported (this one is {:?})",
+        manifest.kind
+    );
+    ensure!(
+        manifest.preprocessing == config.data.preprocess.params(),
+        "the bundle's preprocessing {:?} differs from the config's {:?}",
+        manifest.preprocessing,
+        config.data.preprocess.params()
+    );
+    ensure!(
+        manifest.patch.size == config.models.patch
+            && manifest.patch.overlap == config.models.overlap,
+        "the bundle runs patches of {:?} with overlap {}, the config {:?} with {} (set \
+         models.patch and models.overlap)",
+        manifest.patch.size,
+        manifest.patch.overlap,
+        config.models.patch,
+        config.models.overlap
+    );
+    ensure!(
+        config.density.model == DensityKind::Gaussian
+            && config.density.condition == ConditionKind::MaskingInvariant,
+        "importing needs a config with the Gaussian density on the masking-invariant condition \
+         (found {:?} on {:?})",
+        config.density.model,
+        config.density.condition
+    );
+    Ok(())
+}
+
+/// Writes the networks of the modular bundle in `bundle_dir` as the run folder `run`, built
+/// from `config` (which must describe them; the training step counts are taken from the
+/// manifest). Returns the score the bundle's density reported.
+pub fn into_run(
+    bundle_dir: &Path,
+    config: &TrainConfig,
+    run: &Path,
+) -> anyhow::Result<GaussianScore> {
+    let bundle = ModelBundle::open(bundle_dir)
+        .with_context(|| format!("opening the bundle {}", bundle_dir.display()))?;
+    let manifest = &bundle.manifest;
+    ensure_config_fits(manifest, config)?;
+    let score = density_score(manifest)?;
+    let weights = |role: &str| {
+        Initializers::read(
+            &bundle
+                .network_path(role)
+                .expect("a modular bundle's network"),
+        )
+    };
+    let density_weights = weights("density")?;
+    if !density_weights.contains("gaussian.mean.hidden.weight") {
+        bail!(
+            "{} is not a Gaussian density; importing a flow is not supported",
+            density_weights.file.display()
+        );
+    }
+
+    let mut config = config.clone();
+    let steps = &manifest.provenance.steps;
+    for (stage, training) in [
+        ("descriptor", &mut config.ssl.descriptor_training),
+        ("condition", &mut config.ssl.condition_training),
+        ("density", &mut config.density.training),
+    ] {
+        if let Some(&n) = steps.get(stage) {
+            training.steps = n as usize;
+        }
+    }
+    let device = Device::flex();
+    let layout = RunLayout::new(run, &config);
+    let stem = |stage: Stage| -> anyhow::Result<PathBuf> {
+        layout.start_stage(stage, &config)?;
+        Ok(layout.final_stem(stage))
+    };
+    let m = &config.models;
+
+    let descriptor_config = m.descriptor();
+    let descriptor = import_network(
+        &descriptor_config,
+        weights("descriptor")?,
+        |p| unet_param("descriptor", p),
+        &device,
+    )?;
+    save_network(&descriptor_config, &descriptor, &stem(Stage::Descriptor)?)?;
+
+    let condition_config = m.condition();
+    let condition = import_network(
+        &condition_config,
+        weights("condition")?,
+        |p| unet_param("condition", p),
+        &device,
+    )?;
+    save_network(&condition_config, &condition, &stem(Stage::Condition)?)?;
+
+    let density_config = m.gaussian(m.condition_channels);
+    let density = import_network(
+        &density_config,
+        density_weights,
+        |p| Some(format!("gaussian.{p}")),
+        &device,
+    )?;
+    save_network(&density_config, &density, &stem(Stage::Density)?)?;
+
+    let record = ImportRecord {
+        bundle: bundle_dir.to_owned(),
+        manifest: manifest.clone(),
+    };
+    let record_path = run.join(ImportRecord::FILE);
+    std::fs::write(&record_path, serde_json::to_string_pretty(&record)?)
+        .with_context(|| format!("writing {}", record_path.display()))?;
+    Ok(score)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use screener_core::bundle::{ModelIdentity, Provenance};
+    use screener_trainer::models::{
+        load_network, ConditionModelConfig, DescriptorModelConfig, GaussianDensityConfig,
+    };
+
+    use super::*;
+    use crate::bundle::{write_modular_bundle, BundleInfo, Density};
+
+    fn small_config() -> TrainConfig {
+        let mut config = TrainConfig::default();
+        let m = &mut config.models;
+        m.channels = vec![8, 16];
+        m.norm_groups = 4;
+        m.descriptor_channels = 4;
+        m.condition_channels = 4;
+        m.gaussian_hidden = 8;
+        m.mask_token_init = 0.25;
+        config
+    }
+
+    fn info(config: &TrainConfig) -> BundleInfo {
+        let mut info = BundleInfo::method_defaults(
+            ModelIdentity {
+                name: "test".into(),
+                version: "1".into(),
+                description: String::new(),
+            },
+            Provenance {
+                trainer_version: "0".into(),
+                created: String::new(),
+                data: "none".into(),
+                steps: BTreeMap::from([("descriptor".to_string(), 7)]),
+                notes: String::new(),
+            },
+        );
+        info.preprocessing = config.data.preprocess.params();
+        info.patch.size = config.models.patch;
+        info.patch.overlap = config.models.overlap;
+        info
+    }
+
+    /// A bundle of `config`'s networks with seeded random weights.
+    fn write_bundle(config: &TrainConfig, dir: &Path, score: GaussianScore) {
+        let device = Device::flex();
+        device.seed(5);
+        let m = &config.models;
+        let descriptor = m.descriptor().init(&device);
+        let condition = m.condition().init(&device);
+        let density = m.gaussian(m.condition_channels).init(&device);
+        write_modular_bundle(
+            dir,
+            &descriptor,
+            &condition,
+            Density::Gaussian(&density, score),
+            info(config),
+        )
+        .unwrap();
+    }
+
+    /// Exports the networks of `run` again into `dir` with `info`.
+    fn export_run(run: &Path, dir: &Path, info: BundleInfo, score: GaussianScore) {
+        let device = Device::flex();
+        let stem = |s: &str| run.join(s).join("final");
+        let (_, descriptor) =
+            load_network::<DescriptorModelConfig>(&stem("descriptor"), &device).unwrap();
+        let (_, condition) =
+            load_network::<ConditionModelConfig>(&stem("condition"), &device).unwrap();
+        let (_, density) =
+            load_network::<GaussianDensityConfig>(&stem("density"), &device).unwrap();
+        write_modular_bundle(
+            dir,
+            &descriptor,
+            &condition,
+            Density::Gaussian(&density, score),
+            info,
+        )
+        .unwrap();
+    }
+
+    fn bytes(dir: &Path, file: &str) -> Vec<u8> {
+        std::fs::read(dir.join(file)).unwrap()
+    }
+
+    #[test]
+    fn an_imported_bundle_exports_again_to_the_same_graphs() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (bundle, run, again) = (
+            tmp.path().join("bundle"),
+            tmp.path().join("run"),
+            tmp.path().join("again"),
+        );
+        let config = small_config();
+        write_bundle(&config, &bundle, GaussianScore::ExcessNll);
+
+        let score = into_run(&bundle, &config, &run).unwrap();
+        assert_eq!(score, GaussianScore::ExcessNll);
+        export_run(&run, &again, info(&config), score);
+        for file in ["descriptor.onnx", "condition.onnx", "density.onnx"] {
+            assert!(
+                bytes(&bundle, file) == bytes(&again, file),
+                "{file} differs"
+            );
+        }
+
+        let (_, condition) = load_network::<ConditionModelConfig>(
+            &run.join("condition").join("final"),
+            &Device::flex(),
+        )
+        .unwrap();
+        let token = condition
+            .mask_token
+            .val()
+            .into_data()
+            .try_to_vec::<f32>()
+            .unwrap();
+        assert!(token.iter().all(|&v| v == 0.25), "mask token {token:?}");
+        let stage = TrainConfig::load(&run.join("descriptor").join("config.toml")).unwrap();
+        assert_eq!(stage.ssl.descriptor_training.steps, 7);
+        let record = ImportRecord::of_run(&run).unwrap().unwrap();
+        assert_eq!(record.manifest.model.name, "test");
+    }
+
+    #[test]
+    fn a_config_that_does_not_describe_the_bundle_is_refused_by_name() {
+        let tmp = tempfile::tempdir().unwrap();
+        let bundle = tmp.path().join("bundle");
+        let config = small_config();
+        write_bundle(&config, &bundle, GaussianScore::Nll);
+        let run = |c: &TrainConfig| {
+            format!(
+                "{:#}",
+                into_run(&bundle, c, &tmp.path().join("r")).unwrap_err()
+            )
+        };
+
+        let mut wider = config.clone();
+        wider.models.channels = vec![8, 24];
+        assert!(
+            run(&wider).contains("descriptor.encoder.1.down.weight has shape"),
+            "{}",
+            run(&wider)
+        );
+
+        let mut deeper = config.clone();
+        deeper.models.blocks_per_level = 2;
+        assert!(
+            run(&deeper).contains("has no initializer"),
+            "{}",
+            run(&deeper)
+        );
+
+        let mut shallower = config.clone();
+        shallower.models.channels = vec![8];
+        assert!(
+            run(&shallower).contains("smaller networks"),
+            "{}",
+            run(&shallower)
+        );
+
+        let mut other_patch = config.clone();
+        other_patch.models.patch = [48, 48, 32];
+        assert!(
+            run(&other_patch).contains("patches of"),
+            "{}",
+            run(&other_patch)
+        );
+    }
+
+    #[test]
+    fn a_damaged_bundle_is_refused() {
+        let tmp = tempfile::tempdir().unwrap();
+        let bundle = tmp.path().join("bundle");
+        let config = small_config();
+        write_bundle(&config, &bundle, GaussianScore::Nll);
+        let mut file = std::fs::read(bundle.join("condition.onnx")).unwrap();
+        let last = file.len() - 1;
+        file[last] ^= 1;
+        std::fs::write(bundle.join("condition.onnx"), file).unwrap();
+        let err = into_run(&bundle, &config, &tmp.path().join("r")).unwrap_err();
+        assert!(format!("{err:#}").contains("condition.onnx"), "{err:#}");
+    }
+
+    /// The shipped model: its run folder is gone, and importing it must give back exactly the
+    /// networks it runs.
+    #[test]
+    fn the_default_bundle_imports_and_exports_again_unchanged() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let bundle = root.join("models/default");
+        let config = TrainConfig::load(&root.join("config/train-default.toml")).unwrap();
+        let tmp = tempfile::tempdir().unwrap();
+        let (run, again) = (tmp.path().join("run"), tmp.path().join("again"));
+        let score = into_run(&bundle, &config, &run).unwrap();
+        let manifest = ModelBundle::open(&bundle).unwrap().manifest;
+        let info = BundleInfo {
+            model: manifest.model.clone(),
+            preprocessing: manifest.preprocessing.clone(),
+            patch: manifest.patch.clone(),
+            calibration: manifest.calibration.clone(),
+            provenance: manifest.provenance.clone(),
+        };
+        export_run(&run, &again, info, score);
+        for file in ["descriptor.onnx", "condition.onnx", "density.onnx"] {
+            assert!(
+                bytes(&bundle, file) == bytes(&again, file),
+                "{file} differs"
+            );
+        }
+    }
+}
