@@ -281,6 +281,14 @@ pub fn into_run(
     }
     let device = Device::flex();
     let layout = RunLayout::new(run, &config);
+    for stage in [Stage::Descriptor, Stage::Condition, Stage::Density] {
+        let dir = layout.stage_dir(stage);
+        ensure!(
+            !dir.exists(),
+            "{} exists: importing would overwrite that run's networks; import into a new folder",
+            dir.display()
+        );
+    }
     let stem = |stage: Stage| -> anyhow::Result<PathBuf> {
         layout.start_stage(stage, &config)?;
         Ok(layout.final_stem(stage))
@@ -448,6 +456,9 @@ mod tests {
         assert_eq!(stage.ssl.descriptor_training.steps, 7);
         let record = ImportRecord::of_run(&run).unwrap().unwrap();
         assert_eq!(record.manifest.model.name, "test");
+
+        let err = into_run(&bundle, &config, &run).unwrap_err();
+        assert!(format!("{err:#}").contains("would overwrite"), "{err:#}");
     }
 
     #[test]
