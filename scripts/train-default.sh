@@ -15,7 +15,8 @@
 #   CALIBRATION_PHANTOM_SIZE=256x256x48
 #   BASELINE=1                   also evaluate models/default's untrained weights (0: skip)
 #   ABLATE=0                     1: also run the condition x density ablation table
-#   NAME=screener-default VERSION=0.1.0
+#   NAME=screener-default VERSION=0.2.0
+#   DENSITY_SCORE=excess_nll     what the bundle's density reports (nll: METHOD.md's NLL)
 #   PROFILE=release              cargo profile the binaries are built with
 #   EXTRA_SET="k=v ..."          more `--set` overrides for every screener-train call
 #
@@ -36,7 +37,8 @@ CALIBRATION_PHANTOM_SIZE=${CALIBRATION_PHANTOM_SIZE:-256x256x48}
 BASELINE=${BASELINE:-1}
 ABLATE=${ABLATE:-0}
 NAME=${NAME:-screener-default}
-VERSION=${VERSION:-0.1.0}
+VERSION=${VERSION:-0.2.0}
+DENSITY_SCORE=${DENSITY_SCORE:-excess_nll}
 PROFILE=${PROFILE:-release}
 CONFIG=config/train-default.toml
 
@@ -97,15 +99,18 @@ done
 BUNDLE=$RUN/bundle
 rm -rf "$BUNDLE"
 timed export "$BIN/screener-export" from-run --run "$RUN" --out "$BUNDLE" --name "$NAME" \
-    --version "$VERSION"
+    --version "$VERSION" --density-score "$DENSITY_SCORE"
 calibrate() {
     "$BIN/screener" calibrate --model "$BUNDLE" --phantoms "$CALIBRATION_PHANTOMS" \
         --phantom-size "$CALIBRATION_PHANTOM_SIZE" | tee -a "$SUMMARY"
 }
 timed calibrate calibrate
 
-# The report goes to $RUN/evaluate/modular.json; its one-line summary to evaluate.log.
-evaluate() { train evaluate >/dev/null 2>"$RUN/evaluate.log"; }
+# The report goes to $RUN/evaluate/modular.json (modular-excess_nll.json for that score); its
+# one-line summary to evaluate.log.
+evaluate() {
+    train evaluate --set "evaluate.density_score=$DENSITY_SCORE" >/dev/null 2>"$RUN/evaluate.log"
+}
 timed evaluate evaluate
 note "trained ($NAME $VERSION): $(grep 'voxel AUROC' "$RUN/evaluate.log")"
 

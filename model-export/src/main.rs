@@ -111,6 +111,34 @@ fn describe_data(index: &DatasetIndex) -> String {
     )
 }
 
+/// The density's training steps: its own plus those of the networks it started from
+/// (`density.init`, whose folder holds the config it was trained with), and a note for the
+/// provenance when it did not start from random weights.
+fn density_steps(config: &TrainConfig) -> (u64, String) {
+    let mut steps = config.density.training.steps as u64;
+    let mut init = config.density.init.clone();
+    let mut note = String::new();
+    let mut seen = Vec::new();
+    while !init.as_os_str().is_empty() && !seen.contains(&init) {
+        let path = init.with_file_name("config.toml");
+        let Ok(prior) = TrainConfig::load(&path) else {
+            note = format!(
+                "; the density started from {}, whose steps are not counted ({} unreadable)",
+                init.display(),
+                path.display()
+            );
+            break;
+        };
+        steps += prior.density.training.steps as u64;
+        note = format!(
+            "; the density's steps include those of the network it started from ({})",
+            config.density.init.display()
+        );
+        seen.push(std::mem::replace(&mut init, prior.density.init));
+    }
+    (steps, note)
+}
+
 /// `from-run`: a modular bundle of a run's trained networks, fed the way they were trained
 /// (preprocessing, patch size, overlap and pooling from the density stage's config).
 fn from_run(
@@ -145,6 +173,8 @@ fn from_run(
         };
         steps.insert(stage.name().to_string(), trained.steps as u64);
     }
+    let (density_steps, density_note) = density_steps(&config);
+    steps.insert(Stage::Density.name().to_string(), density_steps);
     let layout = RunLayout::new(run, &config);
     let imported = ImportRecord::of_run(run)?;
     let data = match (DatasetIndex::load(layout.cache_dir()), &imported) {
@@ -207,8 +237,10 @@ fn from_run(
             created,
             data,
             steps,
-            notes: "calibration.method says how the flag threshold was set (`screener calibrate`)"
-                .into(),
+            notes: format!(
+                "calibration.method says how the flag threshold was set (`screener \
+                 calibrate`){density_note}"
+            ),
         },
     );
     info.preprocessing = config.data.preprocess.params();
@@ -322,5 +354,40 @@ fn main() -> anyhow::Result<()> {
             );
             Ok(())
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn density_config(steps: usize, init: &Path) -> TrainConfig {
+        let mut c = TrainConfig::default();
+        c.density.training.steps = steps;
+        c.density.init = init.to_owned();
+        c
+    }
+
+    #[test]
+    fn density_steps_count_the_networks_it_started_from() {
+        let tmp = tempfile::tempdir().unwrap();
+        let first = tmp.path().join("first");
+        std::fs::create_dir(&first).unwrap();
+        std::fs::write(
+            first.join("config.toml"),
+            density_config(70, Path::new("")).to_toml(),
+        )
+        .unwrap();
+
+        assert_eq!(
+            density_steps(&density_config(30, Path::new(""))),
+            (30, String::new())
+        );
+        let (steps, note) = density_steps(&density_config(150, &first.join("final")));
+        assert_eq!(steps, 220);
+        assert!(note.contains("include those"), "{note}");
+        let (steps, note) = density_steps(&density_config(150, &tmp.path().join("gone/final")));
+        assert_eq!(steps, 150);
+        assert!(note.contains("not counted"), "{note}");
     }
 }

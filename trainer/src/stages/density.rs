@@ -96,6 +96,13 @@ fn train<C: Network>(
     resume: bool,
     nll: impl Fn(&C::Model, Tensor<5>, Tensor<5>) -> Tensor<5>,
 ) -> anyhow::Result<PathBuf> {
+    let own = layout.stage_dir(Stage::Density);
+    anyhow::ensure!(
+        config.density.init.parent() != Some(own.as_path()),
+        "density.init {} is in this stage's own folder, which training overwrites: copy the \
+         network (with its config.toml) to another folder and start from there",
+        config.density.init.display()
+    );
     let dir = layout.start_stage(Stage::Density, config)?;
     let index = DatasetIndex::load(layout.cache_dir())?;
     let mut store = VolumeStore::new(
