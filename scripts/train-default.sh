@@ -4,7 +4,7 @@
 # prepare the cache, train the descriptor, condition and density models, export a bundle,
 # calibrate it on held-out normal phantoms and evaluate it with the paper's protocol (voxel
 # AUROC on held-out lesion phantoms and on pyradiomics-lung1's tumour), next to the same
-# evaluation of the untrained stand-in in models/default.
+# evaluation of the untrained stand-in (`screener-export untrained`).
 #
 # Environment (the defaults are the default model; small numbers give a quick run):
 #   RUN=runs/default             run folder; the bundle is written to $RUN/bundle
@@ -13,7 +13,7 @@
 #   EVAL_PHANTOMS=8              held-out phantoms with lesions (seeds 30000..)
 #   CALIBRATION_PHANTOMS=8       held-out normal phantoms for the threshold (seeds 1000..)
 #   CALIBRATION_PHANTOM_SIZE=256x256x48
-#   BASELINE=1                   also evaluate models/default's untrained weights (0: skip)
+#   BASELINE=1                   also evaluate the untrained stand-in's weights (0: skip)
 #   ABLATE=0                     1: also run the condition x density ablation table
 #   NAME=screener-default VERSION=0.2.0
 #   DENSITY_SCORE=excess_nll     what the bundle's density reports (nll: METHOD.md's NLL)
@@ -115,19 +115,16 @@ timed evaluate evaluate
 note "trained ($NAME $VERSION): $(grep 'voxel AUROC' "$RUN/evaluate.log")"
 
 if [ "$BASELINE" = 1 ]; then
-    # models/default holds `screener-export untrained` at its default seed: the same weights
-    # are saved as a run folder and evaluated on this run's cache.
+    # The untrained stand-in (`screener-export untrained` at its default seed, the bundle
+    # models/default held before the first trained model), saved as a run folder and
+    # evaluated on this run's cache with the same score.
     UNTRAINED=$RUN/untrained
     rm -rf "$UNTRAINED"
     "$BIN/screener-export" untrained --out "$UNTRAINED/bundle" --networks "$UNTRAINED" >/dev/null
-    same=yes
-    for f in descriptor condition density; do
-        cmp -s "$UNTRAINED/bundle/$f.onnx" "models/default/$f.onnx" || same=no
-    done
-    note "untrained networks identical to models/default: $same"
     "$BIN/screener-train" evaluate --config "$CONFIG" --run "$UNTRAINED" "${SET[@]}" \
-        --set "data.cache_dir=$RUN/cache" >/dev/null 2>"$UNTRAINED/evaluate.log"
-    note "untrained (models/default): $(grep 'voxel AUROC' "$UNTRAINED/evaluate.log")"
+        --set "data.cache_dir=$RUN/cache" --set "evaluate.density_score=$DENSITY_SCORE" \
+        >/dev/null 2>"$UNTRAINED/evaluate.log"
+    note "untrained stand-in: $(grep 'voxel AUROC' "$UNTRAINED/evaluate.log")"
 fi
 
 if [ "$ABLATE" = 1 ]; then

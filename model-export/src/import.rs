@@ -18,15 +18,18 @@ use burn::module::Module;
 use burn::store::{bridge, ModuleSnapshot};
 use burn::tensor::{Device, TensorData};
 use screener_core::bundle::{Manifest, ModelBundle, ModelKind};
-use screener_onnx::proto::DataType;
+use screener_onnx::proto::{DataType, GraphProto};
 use screener_trainer::config::{ConditionKind, DensityKind, TrainConfig};
 use screener_trainer::models::{save_network, GaussianScore, Network};
 use screener_trainer::stages::{RunLayout, Stage};
 use serde::{Deserialize, Serialize};
 
-/// The float initializers of one ONNX file, by name: shape and values.
+use crate::graphs::{self, ExportedNetwork};
+
+/// One ONNX file's graph and its float initializers by name (shape and values).
 pub struct Initializers {
     file: PathBuf,
+    graph: GraphProto,
     tensors: BTreeMap<String, (Vec<usize>, Vec<f32>)>,
     read: BTreeSet<String>,
 }
@@ -40,7 +43,7 @@ impl Initializers {
             .graph
             .with_context(|| format!("{} holds no graph", file.display()))?;
         let mut tensors = BTreeMap::new();
-        for t in graph.initializer {
+        for t in &graph.initializer {
             if t.data_type != DataType::Float as i32 {
                 continue;
             }
@@ -60,10 +63,11 @@ impl Initializers {
                 .chunks_exact(4)
                 .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
                 .collect();
-            tensors.insert(t.name, (dims, values));
+            tensors.insert(t.name.clone(), (dims, values));
         }
         Ok(Self {
             file: file.to_owned(),
+            graph,
             tensors,
             read: BTreeSet::new(),
         })
@@ -124,13 +128,26 @@ impl Initializers {
             .keys()
             .filter(|n| (n.ends_with(".weight") || n.ends_with(".bias")) && !self.read.contains(*n))
             .collect();
+        if let Some(first) = left.first() {
+            bail!(
+                "{}: the config's network has no parameter for {} of its weights, e.g. {first}; \
+                 it describes smaller networks than this bundle's",
+                self.file.display(),
+                left.len()
+            );
+        }
+        Ok(())
+    }
+
+    /// Fails unless `exported`, the imported network written again, is this file's graph:
+    /// what the weights alone do not pin down (GroupNorm's group count and epsilon, padding)
+    /// must match too.
+    pub fn ensure_same_graph(&self, exported: &ExportedNetwork) -> anyhow::Result<()> {
         ensure!(
-            left.is_empty(),
-            "{}: the config's network has no parameter for {} of its weights, e.g. {:?}; it \
-             describes smaller networks than this bundle's",
-            self.file.display(),
-            left.len(),
-            left.first()
+            exported.model.graph.as_ref() == Some(&self.graph),
+            "{}: the networks the config describes do not export to this graph (other \
+             models.norm_groups, or a bundle of another exporter version?)",
+            self.file.display()
         );
         Ok(())
     }
@@ -155,16 +172,19 @@ fn unet_param(network: &str, path: &str) -> Option<String> {
     Some(format!("{network}.{rest}"))
 }
 
-/// Builds `config`'s network and loads all of `weights` into it.
+/// Builds `config`'s network, loads all of `weights` into it and checks that it exports
+/// (`export`) to the same graph.
 fn import_network<C: Network>(
     config: &C,
     mut weights: Initializers,
     onnx_name: impl Fn(&str) -> Option<String>,
+    export: impl Fn(&C::Model) -> ExportedNetwork,
     device: &Device,
 ) -> anyhow::Result<C::Model> {
     let mut model = config.build(device);
     weights.load_into(&mut model, onnx_name)?;
     weights.ensure_all_weights_read()?;
+    weights.ensure_same_graph(&export(&model))?;
     Ok(model)
 }
 
@@ -190,20 +210,6 @@ impl ImportRecord {
             format!("{} is not an import record", path.display())
         })?))
     }
-}
-
-/// The score a bundle's density reports, from its output's name.
-fn density_score(manifest: &Manifest) -> anyhow::Result<GaussianScore> {
-    let output = manifest
-        .networks
-        .get("density")
-        .and_then(|n| n.outputs.first())
-        .map(|o| o.name.as_str())
-        .unwrap_or_default();
-    [GaussianScore::Nll, GaussianScore::ExcessNll]
-        .into_iter()
-        .find(|s| s.output_name() == output)
-        .with_context(|| format!("unknown density output {output:?}"))
 }
 
 /// Checks that `config` describes the way `manifest`'s networks were trained and are run.
@@ -252,7 +258,9 @@ pub fn into_run(
         .with_context(|| format!("opening the bundle {}", bundle_dir.display()))?;
     let manifest = &bundle.manifest;
     ensure_config_fits(manifest, config)?;
-    let score = density_score(manifest)?;
+    let output = manifest.anomaly_output();
+    let score = GaussianScore::from_output_name(output)
+        .with_context(|| format!("unknown density output {output:?}"))?;
     let weights = |role: &str| {
         Initializers::read(
             &bundle
@@ -268,16 +276,17 @@ pub fn into_run(
         );
     }
 
+    // The stage configs say how the networks were trained: the manifest's steps (none for an
+    // untrained bundle), from random weights.
     let mut config = config.clone();
+    config.density.init = PathBuf::new();
     let steps = &manifest.provenance.steps;
     for (stage, training) in [
         ("descriptor", &mut config.ssl.descriptor_training),
         ("condition", &mut config.ssl.condition_training),
         ("density", &mut config.density.training),
     ] {
-        if let Some(&n) = steps.get(stage) {
-            training.steps = n as usize;
-        }
+        training.steps = steps.get(stage).map_or(0, |&n| n as usize);
     }
     let device = Device::flex();
     let layout = RunLayout::new(run, &config);
@@ -289,37 +298,39 @@ pub fn into_run(
             dir.display()
         );
     }
-    let stem = |stage: Stage| -> anyhow::Result<PathBuf> {
-        layout.start_stage(stage, &config)?;
-        Ok(layout.final_stem(stage))
-    };
     let m = &config.models;
-
     let descriptor_config = m.descriptor();
     let descriptor = import_network(
         &descriptor_config,
         weights("descriptor")?,
         |p| unet_param("descriptor", p),
+        graphs::descriptor,
         &device,
     )?;
-    save_network(&descriptor_config, &descriptor, &stem(Stage::Descriptor)?)?;
-
     let condition_config = m.condition();
     let condition = import_network(
         &condition_config,
         weights("condition")?,
         |p| unet_param("condition", p),
+        graphs::condition,
         &device,
     )?;
-    save_network(&condition_config, &condition, &stem(Stage::Condition)?)?;
-
     let density_config = m.gaussian(m.condition_channels);
     let density = import_network(
         &density_config,
         density_weights,
         |p| Some(format!("gaussian.{p}")),
+        |q| graphs::gaussian_density(q, score),
         &device,
     )?;
+
+    // Only now, with all three imported, does anything get written.
+    let stem = |stage: Stage| -> anyhow::Result<PathBuf> {
+        layout.start_stage(stage, &config)?;
+        Ok(layout.final_stem(stage))
+    };
+    save_network(&descriptor_config, &descriptor, &stem(Stage::Descriptor)?)?;
+    save_network(&condition_config, &condition, &stem(Stage::Condition)?)?;
     save_network(&density_config, &density, &stem(Stage::Density)?)?;
 
     let record = ImportRecord {
@@ -496,6 +507,14 @@ mod tests {
             run(&shallower).contains("smaller networks"),
             "{}",
             run(&shallower)
+        );
+
+        let mut other_groups = config.clone();
+        other_groups.models.norm_groups = 8;
+        assert!(
+            run(&other_groups).contains("do not export to this graph"),
+            "{}",
+            run(&other_groups)
         );
 
         let mut other_patch = config.clone();

@@ -277,7 +277,7 @@ fn main() -> anyhow::Result<()> {
             let score = into_run(&bundle, &config, &run)?;
             println!(
                 "imported the networks of {} into {} (its density reports {}; export again \
-                 with `screener-export from-run --run {}`)",
+                 with `screener-export from-run --run {} --out DIR --name NAME --version V`)",
                 bundle.display(),
                 run.display(),
                 score.output_name(),

@@ -17,8 +17,20 @@ from sklearn.metrics import roc_auc_score
 BODY_HU = -500.0
 
 
-def array(path):
-    return sitk.GetArrayFromImage(sitk.ReadImage(path))
+def read(path):
+    return sitk.ReadImage(path)
+
+
+def array(image):
+    return sitk.GetArrayFromImage(image)
+
+
+def same_grid(a, b, tol=1e-3):
+    """Same size, spacing, origin and direction (the map must lie on the CT's grid)."""
+    return (a.GetSize() == b.GetSize()
+            and np.allclose(a.GetSpacing(), b.GetSpacing(), atol=tol)
+            and np.allclose(a.GetOrigin(), b.GetOrigin(), atol=tol)
+            and np.allclose(a.GetDirection(), b.GetDirection(), atol=tol))
 
 
 def filled_outline(dense):
@@ -32,16 +44,21 @@ def auroc(score, tumour, normal):
 
 
 def main(image, label, maps):
-    ct = array(image).astype(np.float32)
-    tumour = array(label) > 0
+    ct_image = read(image)
+    ct = array(ct_image).astype(np.float32)
+    label_image = read(label)
+    if not same_grid(ct_image, label_image):
+        sys.exit(f"{label} is not on the grid of {image}")
+    tumour = array(label_image) > 0
     dense = ct > BODY_HU
     outline = filled_outline(dense)
     print(f"{tumour.sum()} tumour voxels; {(dense & ~tumour).sum()} other voxels above "
           f"{BODY_HU:.0f} HU; {(outline & ~tumour).sum()} in the filled outline")
     for n, path in enumerate(maps):
-        score = array(path).astype(np.float64)
-        if score.shape != ct.shape:
-            sys.exit(f"{path}: shape {score.shape}, the CT's is {ct.shape}")
+        map_image = read(path)
+        if not same_grid(ct_image, map_image):
+            sys.exit(f"{path} is not on the grid of {image}")
+        score = array(map_image).astype(np.float64)
         print(f"map{n}: AUROC {auroc(score, tumour, dense & ~tumour):.3f} against voxels above "
               f"-500 HU, {auroc(score, tumour, outline & ~tumour):.3f} against the filled "
               f"outline  ({path})")

@@ -137,6 +137,13 @@ impl GaussianScore {
             GaussianScore::ExcessNll => "excess_nll",
         }
     }
+
+    /// The score a density network reports, from its output name in a bundle.
+    pub fn from_output_name(name: &str) -> Option<Self> {
+        [GaussianScore::Nll, GaussianScore::ExcessNll]
+            .into_iter()
+            .find(|s| s.output_name() == name)
+    }
 }
 
 #[cfg(test)]

@@ -65,6 +65,16 @@ pub fn density_batch(
     ))
 }
 
+/// Whether the saved network `stem` lies inside `dir` (both resolved, so `./runs/x` and
+/// `runs/x`, absolute paths and links compare equal).
+fn lies_in(stem: &Path, dir: &Path) -> bool {
+    let folder = stem.parent().and_then(|p| p.canonicalize().ok());
+    match (folder, dir.canonicalize()) {
+        (Some(folder), Ok(dir)) => folder.starts_with(dir),
+        _ => false,
+    }
+}
+
 /// The density network to start from: `init`'s saved weights, or random ones when it is
 /// empty. The saved network must have `network`'s configuration.
 fn initial_model<C: Network>(
@@ -96,9 +106,8 @@ fn train<C: Network>(
     resume: bool,
     nll: impl Fn(&C::Model, Tensor<5>, Tensor<5>) -> Tensor<5>,
 ) -> anyhow::Result<PathBuf> {
-    let own = layout.stage_dir(Stage::Density);
     anyhow::ensure!(
-        config.density.init.parent() != Some(own.as_path()),
+        !lies_in(&config.density.init, &layout.stage_dir(Stage::Density)),
         "density.init {} is in this stage's own folder, which training overwrites: copy the \
          network (with its config.toml) to another folder and start from there",
         config.density.init.display()
@@ -209,5 +218,19 @@ mod tests {
         );
         let err = initial_model(&small(4), &dir.path().join("absent"), &dev).unwrap_err();
         assert!(format!("{err:#}").contains("density.init"), "{err:#}");
+    }
+
+    #[test]
+    fn a_start_inside_the_stage_folder_is_recognised_however_it_is_written() {
+        let tmp = tempfile::tempdir().unwrap();
+        let stage = tmp.path().join("run/density");
+        std::fs::create_dir_all(stage.join("checkpoints/step-1")).unwrap();
+        std::fs::create_dir_all(tmp.path().join("elsewhere")).unwrap();
+        assert!(lies_in(&stage.join("final"), &stage));
+        assert!(lies_in(&stage.join("checkpoints/step-1/model"), &stage));
+        let dotted = tmp.path().join("run/./density/../density/final");
+        assert!(lies_in(&dotted, &tmp.path().join("run/density")));
+        assert!(!lies_in(&tmp.path().join("elsewhere/final"), &stage));
+        assert!(!lies_in(Path::new(""), &stage));
     }
 }
