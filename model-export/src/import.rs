@@ -276,8 +276,9 @@ pub fn into_run(
         );
     }
 
-    // The stage configs say how the networks were trained: the manifest's steps (none for an
-    // untrained bundle), from random weights.
+    // The stage configs say how the networks were trained: the manifest's steps (where it has
+    // none, as for an untrained bundle, the config's own count stays: zero is not a valid
+    // count), from random weights.
     let mut config = config.clone();
     config.density.init = PathBuf::new();
     let steps = &manifest.provenance.steps;
@@ -286,7 +287,9 @@ pub fn into_run(
         ("condition", &mut config.ssl.condition_training),
         ("density", &mut config.density.training),
     ] {
-        training.steps = steps.get(stage).map_or(0, |&n| n as usize);
+        if let Some(&n) = steps.get(stage) {
+            training.steps = n as usize;
+        }
     }
     let device = Device::flex();
     let layout = RunLayout::new(run, &config);
