@@ -481,52 +481,23 @@ mod tests {
         let bundle = tmp.path().join("bundle");
         let config = small_config();
         write_bundle(&config, &bundle, GaussianScore::Nll);
-        let run = |c: &TrainConfig| {
-            format!(
+        let refused = |change: fn(&mut TrainConfig), expected: &str| {
+            let mut other = config.clone();
+            change(&mut other);
+            let err = format!(
                 "{:#}",
-                into_run(&bundle, c, &tmp.path().join("r")).unwrap_err()
-            )
+                into_run(&bundle, &other, &tmp.path().join("r")).unwrap_err()
+            );
+            assert!(err.contains(expected), "{err}");
         };
-
-        let mut wider = config.clone();
-        wider.models.channels = vec![8, 24];
-        assert!(
-            run(&wider).contains("descriptor.encoder.1.down.weight has shape"),
-            "{}",
-            run(&wider)
+        refused(
+            |c| c.models.channels = vec![8, 24],
+            "descriptor.encoder.1.down.weight has shape",
         );
-
-        let mut deeper = config.clone();
-        deeper.models.blocks_per_level = 2;
-        assert!(
-            run(&deeper).contains("has no initializer"),
-            "{}",
-            run(&deeper)
-        );
-
-        let mut shallower = config.clone();
-        shallower.models.channels = vec![8];
-        assert!(
-            run(&shallower).contains("smaller networks"),
-            "{}",
-            run(&shallower)
-        );
-
-        let mut other_groups = config.clone();
-        other_groups.models.norm_groups = 8;
-        assert!(
-            run(&other_groups).contains("do not export to this graph"),
-            "{}",
-            run(&other_groups)
-        );
-
-        let mut other_patch = config.clone();
-        other_patch.models.patch = [48, 48, 32];
-        assert!(
-            run(&other_patch).contains("patches of"),
-            "{}",
-            run(&other_patch)
-        );
+        refused(|c| c.models.blocks_per_level = 2, "has no initializer");
+        refused(|c| c.models.channels = vec![8], "smaller networks");
+        refused(|c| c.models.norm_groups = 8, "do not export to this graph");
+        refused(|c| c.models.patch = [48, 48, 32], "patches of");
     }
 
     #[test]
