@@ -158,6 +158,7 @@ fn from_run(
         run.display(),
         config.density.condition
     );
+    let (density_steps, density_note) = density_steps(&config);
     let mut steps = BTreeMap::new();
     for stage in [Stage::Descriptor, Stage::Condition, Stage::Density] {
         let c = stage_config(run, stage)?;
@@ -167,14 +168,12 @@ fn from_run(
             stage.name()
         );
         let trained = match stage {
-            Stage::Descriptor => &c.ssl.descriptor_training,
-            Stage::Condition => &c.ssl.condition_training,
-            _ => &c.density.training,
+            Stage::Descriptor => c.ssl.descriptor_training.steps as u64,
+            Stage::Condition => c.ssl.condition_training.steps as u64,
+            _ => density_steps,
         };
-        steps.insert(stage.name().to_string(), trained.steps as u64);
+        steps.insert(stage.name().to_string(), trained);
     }
-    let (density_steps, density_note) = density_steps(&config);
-    steps.insert(Stage::Density.name().to_string(), density_steps);
     let layout = RunLayout::new(run, &config);
     let imported = ImportRecord::of_run(run)?;
     let data = match (DatasetIndex::load(layout.cache_dir()), &imported) {
@@ -182,20 +181,18 @@ fn from_run(
         (Err(_), Some(record)) => record.manifest.provenance.data.clone(),
         (Err(e), None) => format!("training data index unreadable: {e:#}"),
     };
-    let created = match &imported {
-        Some(record) => format!(
-            "written by `screener-export from-run` from {}, whose networks were imported from \
-             the bundle {} {} ({})",
-            run.display(),
+    let mut created = format!(
+        "written by `screener-export from-run` from {}",
+        run.display()
+    );
+    if let Some(record) = &imported {
+        created += &format!(
+            ", whose networks were imported from the bundle {} {} ({})",
             record.manifest.model.name,
             record.manifest.model.version,
             record.bundle.display()
-        ),
-        None => format!(
-            "written by `screener-export from-run` from {}",
-            run.display()
-        ),
-    };
+        );
+    }
 
     let device = Device::flex();
     let (_, descriptor) =
