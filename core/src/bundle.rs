@@ -214,6 +214,19 @@ impl ModelBundle {
                 });
             }
         }
+        let statistic = manifest.study_score_statistic();
+        let calibration = &manifest.calibration;
+        if !calibration.normal_scores.is_empty() && calibration.statistic != statistic {
+            return Err(BundleError::Inconsistent {
+                path,
+                reason: format!(
+                    "calibration.statistic is {:?}, but for this bundle's output the engine \
+                     computes {statistic:?}: the threshold was set on another score; calibrate \
+                     again (`screener calibrate`)",
+                    calibration.statistic
+                ),
+            });
+        }
         for (file, expected) in &manifest.files {
             let file_path = safe_join(dir, file).ok_or_else(|| BundleError::Inconsistent {
                 path: path.clone(),
@@ -327,7 +340,7 @@ mod tests {
             },
             networks: [("distilled".to_string(), net("distilled.onnx"))].into(),
             calibration: Calibration {
-                statistic: "max_smoothed_nll".into(),
+                statistic: "max_body_mean3_pooled_nll".into(),
                 normal_scores: vec![1.0, 2.0],
                 threshold: 3.0,
                 voxel_threshold: 2.0,
@@ -376,6 +389,25 @@ mod tests {
             m.study_score_statistic(),
             "max_body_mean3_pooled_excess_nll"
         );
+    }
+
+    #[test]
+    fn a_calibration_of_another_statistic_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("distilled.onnx"), b"onnx").unwrap();
+        let mut m = sample_manifest();
+        m.networks.get_mut("distilled").unwrap().outputs[0].name = "excess_nll".into();
+        write_manifest(dir.path(), &mut m).unwrap();
+        let e = ModelBundle::open(dir.path()).unwrap_err();
+        assert!(matches!(e, BundleError::Inconsistent { .. }), "{e}");
+        assert!(
+            e.to_string().contains("max_body_mean3_pooled_excess_nll"),
+            "{e}"
+        );
+        // Uncalibrated, the statistic is not yet used.
+        m.calibration.normal_scores.clear();
+        write_manifest(dir.path(), &mut m).unwrap();
+        ModelBundle::open(dir.path()).unwrap();
     }
 
     #[test]

@@ -17,7 +17,7 @@ use anyhow::{bail, ensure, Context};
 use burn::module::Module;
 use burn::store::{bridge, ModuleSnapshot};
 use burn::tensor::{Device, TensorData};
-use screener_core::bundle::{Manifest, ModelBundle, ModelKind};
+use screener_core::bundle::{sha256_file, Manifest, ModelBundle, ModelKind};
 use screener_onnx::proto::{DataType, GraphProto};
 use screener_trainer::config::{ConditionKind, DensityKind, TrainConfig};
 use screener_trainer::models::{save_network, GaussianScore, Network};
@@ -193,10 +193,41 @@ fn import_network<C: Network>(
 pub struct ImportRecord {
     pub bundle: PathBuf,
     pub manifest: Manifest,
+    /// SHA-256 of each stage's `final.safetensors` as imported, by stage name, so that a
+    /// stage trained again since is recognised.
+    #[serde(default)]
+    pub weights: BTreeMap<String, String>,
 }
 
 impl ImportRecord {
     pub const FILE: &'static str = "imported.json";
+    const STAGES: [Stage; 3] = [Stage::Descriptor, Stage::Condition, Stage::Density];
+
+    /// The record of the networks now in `layout`, imported from `bundle`.
+    fn of_imported(bundle: &Path, manifest: &Manifest, layout: &RunLayout) -> anyhow::Result<Self> {
+        let mut weights = BTreeMap::new();
+        for stage in Self::STAGES {
+            weights.insert(stage.name().to_string(), weights_hash(layout, stage)?);
+        }
+        Ok(Self {
+            bundle: bundle.to_owned(),
+            manifest: manifest.clone(),
+            weights,
+        })
+    }
+
+    /// The stages of `layout` whose networks are no longer the imported ones (trained again
+    /// or replaced since).
+    pub fn changed_stages(&self, layout: &RunLayout) -> Vec<&'static str> {
+        Self::STAGES
+            .into_iter()
+            .filter(|&stage| {
+                let now = weights_hash(layout, stage).ok();
+                now.as_ref() != self.weights.get(stage.name())
+            })
+            .map(Stage::name)
+            .collect()
+    }
 
     /// The record of `run`, if its networks were imported.
     pub fn of_run(run: &Path) -> anyhow::Result<Option<Self>> {
@@ -210,6 +241,12 @@ impl ImportRecord {
             format!("{} is not an import record", path.display())
         })?))
     }
+}
+
+/// SHA-256 of `stage`'s `final.safetensors` in `layout`.
+fn weights_hash(layout: &RunLayout, stage: Stage) -> anyhow::Result<String> {
+    let path = layout.final_stem(stage).with_extension("safetensors");
+    sha256_file(&path).with_context(|| format!("hashing {}", path.display()))
 }
 
 /// Checks that `config` describes the way `manifest`'s networks were trained and are run.
@@ -280,6 +317,8 @@ pub fn into_run(
     // none, as for an untrained bundle, the config's own count stays: zero is not a valid
     // count), from random weights.
     let mut config = config.clone();
+    config.ssl.descriptor_init = PathBuf::new();
+    config.ssl.condition_init = PathBuf::new();
     config.density.init = PathBuf::new();
     let steps = &manifest.provenance.steps;
     for (stage, training) in [
@@ -336,10 +375,7 @@ pub fn into_run(
     save_network(&condition_config, &condition, &stem(Stage::Condition)?)?;
     save_network(&density_config, &density, &stem(Stage::Density)?)?;
 
-    let record = ImportRecord {
-        bundle: bundle_dir.to_owned(),
-        manifest: manifest.clone(),
-    };
+    let record = ImportRecord::of_imported(bundle_dir, manifest, &layout)?;
     let record_path = run.join(ImportRecord::FILE);
     std::fs::write(&record_path, serde_json::to_string_pretty(&record)?)
         .with_context(|| format!("writing {}", record_path.display()))?;
@@ -470,6 +506,17 @@ mod tests {
         assert_eq!(stage.ssl.descriptor_training.steps, 7);
         let record = ImportRecord::of_run(&run).unwrap().unwrap();
         assert_eq!(record.manifest.model.name, "test");
+        let layout = RunLayout::new(&run, &config);
+        assert!(record.changed_stages(&layout).is_empty());
+        // The condition trained again: its weights are no longer the imported ones.
+        let retrained = config.models.condition();
+        save_network(
+            &retrained,
+            &retrained.init(&Device::flex()),
+            &layout.final_stem(Stage::Condition),
+        )
+        .unwrap();
+        assert_eq!(record.changed_stages(&layout), ["condition"]);
 
         let err = into_run(&bundle, &config, &run).unwrap_err();
         assert!(format!("{err:#}").contains("would overwrite"), "{err:#}");

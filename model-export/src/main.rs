@@ -111,30 +111,33 @@ fn describe_data(index: &DatasetIndex) -> String {
     )
 }
 
-/// The density's training steps: its own plus those of the networks it started from
-/// (`density.init`, whose folder holds the config it was trained with), and a note for the
-/// provenance when it did not start from random weights.
-fn density_steps(config: &TrainConfig) -> (u64, String) {
-    let mut steps = config.density.training.steps as u64;
-    let mut init = config.density.init.clone();
+/// A stage's training steps: its own plus those of the networks it started from (its init
+/// stem, e.g. `density.init`, whose folder holds the config it was trained with), and a note
+/// for the provenance when it did not start from random weights.
+fn stage_steps(config: &TrainConfig, stage: Stage) -> (u64, String) {
+    let mut steps = stage.training(config).steps as u64;
+    let mut init = stage.init(config).to_path_buf();
     let mut note = String::new();
     let mut seen = Vec::new();
     while !init.as_os_str().is_empty() && !seen.contains(&init) {
         let path = init.with_file_name("config.toml");
         let Ok(prior) = TrainConfig::load(&path) else {
             note = format!(
-                "; the density started from {}, whose steps are not counted ({} unreadable)",
+                "; the {} started from {}, whose steps are not counted ({} unreadable)",
+                stage.name(),
                 init.display(),
                 path.display()
             );
             break;
         };
-        steps += prior.density.training.steps as u64;
+        steps += stage.training(&prior).steps as u64;
         note = format!(
-            "; the density's steps include those of the network it started from ({})",
-            config.density.init.display()
+            "; the {}'s steps include those of the network it started from ({})",
+            stage.name(),
+            stage.init(config).display()
         );
-        seen.push(std::mem::replace(&mut init, prior.density.init));
+        let next = stage.init(&prior).to_path_buf();
+        seen.push(std::mem::replace(&mut init, next));
     }
     (steps, note)
 }
@@ -158,8 +161,8 @@ fn from_run(
         run.display(),
         config.density.condition
     );
-    let (density_steps, density_note) = density_steps(&config);
     let mut steps = BTreeMap::new();
+    let mut notes = String::new();
     for stage in [Stage::Descriptor, Stage::Condition, Stage::Density] {
         let c = stage_config(run, stage)?;
         anyhow::ensure!(
@@ -167,12 +170,9 @@ fn from_run(
             "the {} stage was trained on other preprocessing than the density stage",
             stage.name()
         );
-        let trained = match stage {
-            Stage::Descriptor => c.ssl.descriptor_training.steps as u64,
-            Stage::Condition => c.ssl.condition_training.steps as u64,
-            _ => density_steps,
-        };
+        let (trained, note) = stage_steps(&c, stage);
         steps.insert(stage.name().to_string(), trained);
+        notes += &note;
     }
     let layout = RunLayout::new(run, &config);
     let imported = ImportRecord::of_run(run)?;
@@ -192,6 +192,10 @@ fn from_run(
             record.manifest.model.version,
             record.bundle.display()
         );
+        let changed = record.changed_stages(&layout);
+        if !changed.is_empty() {
+            created += &format!("; trained since: {}", changed.join(", "));
+        }
     }
 
     let device = Device::flex();
@@ -236,7 +240,7 @@ fn from_run(
             steps,
             notes: format!(
                 "calibration.method says how the flag threshold was set (`screener \
-                 calibrate`){density_note}"
+                 calibrate`){notes}"
             ),
         },
     );
@@ -358,33 +362,48 @@ fn main() -> anyhow::Result<()> {
 mod tests {
     use super::*;
 
-    fn density_config(steps: usize, init: &Path) -> TrainConfig {
+    fn stage_config_with(stage: Stage, steps: usize, init: &Path) -> TrainConfig {
         let mut c = TrainConfig::default();
-        c.density.training.steps = steps;
-        c.density.init = init.to_owned();
+        match stage {
+            Stage::Condition => {
+                c.ssl.condition_training.steps = steps;
+                c.ssl.condition_init = init.to_owned();
+            }
+            Stage::Density => {
+                c.density.training.steps = steps;
+                c.density.init = init.to_owned();
+            }
+            _ => unreachable!("not used here"),
+        }
         c
     }
 
     #[test]
-    fn density_steps_count_the_networks_it_started_from() {
-        let tmp = tempfile::tempdir().unwrap();
-        let first = tmp.path().join("first");
-        std::fs::create_dir(&first).unwrap();
-        std::fs::write(
-            first.join("config.toml"),
-            density_config(70, Path::new("")).to_toml(),
-        )
-        .unwrap();
+    fn stage_steps_count_the_networks_it_started_from() {
+        for stage in [Stage::Condition, Stage::Density] {
+            let tmp = tempfile::tempdir().unwrap();
+            let first = tmp.path().join("first");
+            std::fs::create_dir(&first).unwrap();
+            std::fs::write(
+                first.join("config.toml"),
+                stage_config_with(stage, 70, Path::new("")).to_toml(),
+            )
+            .unwrap();
+            let config = |steps, init: &Path| stage_config_with(stage, steps, init);
 
-        assert_eq!(
-            density_steps(&density_config(30, Path::new(""))),
-            (30, String::new())
-        );
-        let (steps, note) = density_steps(&density_config(150, &first.join("final")));
-        assert_eq!(steps, 220);
-        assert!(note.contains("include those"), "{note}");
-        let (steps, note) = density_steps(&density_config(150, &tmp.path().join("gone/final")));
-        assert_eq!(steps, 150);
-        assert!(note.contains("not counted"), "{note}");
+            assert_eq!(
+                stage_steps(&config(30, Path::new("")), stage),
+                (30, String::new())
+            );
+            let (steps, note) = stage_steps(&config(150, &first.join("final")), stage);
+            assert_eq!(steps, 220);
+            assert!(
+                note.contains("include those") && note.contains(stage.name()),
+                "{note}"
+            );
+            let (steps, note) = stage_steps(&config(150, &tmp.path().join("gone/final")), stage);
+            assert_eq!(steps, 150);
+            assert!(note.contains("not counted"), "{note}");
+        }
     }
 }

@@ -247,4 +247,86 @@ fn prepare_train_export_calibrate_and_score_a_dicom_series() {
         .iter()
         .zip(map.data.iter())
         .any(|(a, b)| a != b));
+
+    // A second run whose stages start from the first run's networks (`*_init`), each for one
+    // step at a vanishing learning rate: it scores as the first run does (random starts would
+    // not), and its provenance counts the steps of both runs.
+    let continued = work.path().join("run-continued");
+    let cache = format!("data.cache_dir={}", s(&run_dir.join("cache")));
+    for (stage, init, training) in [
+        (
+            "descriptor",
+            "ssl.descriptor_init",
+            "ssl.descriptor_training",
+        ),
+        ("condition", "ssl.condition_init", "ssl.condition_training"),
+        ("density", "density.init", "density.training"),
+    ] {
+        let init = format!("{init}={}", s(&run_dir.join(stage).join("final")));
+        let (steps, lr) = (
+            format!("{training}.steps=1"),
+            format!("{training}.lr=1e-12"),
+        );
+        let mut args = vec![format!("train-{stage}"), "--config".into()];
+        args.extend([s(&config_path).into(), "--run".into(), s(&continued).into()]);
+        for set in [&cache, &init, &steps, &lr] {
+            args.extend(["--set".to_string(), set.clone()]);
+        }
+        run(train, &args.iter().map(String::as_str).collect::<Vec<_>>());
+    }
+    let continued_bundle = work.path().join("bundle-continued");
+    run(
+        &export,
+        &[
+            "from-run",
+            "--run",
+            s(&continued),
+            "--out",
+            s(&continued_bundle),
+            "--name",
+            "ci-continued",
+            "--version",
+            "0.0.2",
+        ],
+    );
+    let provenance = ModelBundle::open(&continued_bundle)
+        .unwrap()
+        .manifest
+        .provenance;
+    assert_eq!(
+        provenance.steps["descriptor"],
+        config.ssl.descriptor_training.steps as u64 + 1
+    );
+    assert_eq!(provenance.steps["condition"], 3 + 1);
+    assert_eq!(
+        provenance.steps["density"],
+        config.density.training.steps as u64 + 1
+    );
+    assert!(
+        provenance.notes.contains("started from"),
+        "{}",
+        provenance.notes
+    );
+    let out_continued = work.path().join("scored-continued");
+    run(
+        &screener,
+        &[
+            "score",
+            s(&series),
+            "--model",
+            s(&continued_bundle),
+            "--out",
+            s(&out_continued),
+            "--threads",
+            "2",
+        ],
+    );
+    let continued_map = read_nifti(&out_continued.join("anomaly_map.nii.gz")).unwrap();
+    let largest_difference = continued_map
+        .data
+        .iter()
+        .zip(map.data.iter())
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0f32, f32::max);
+    assert!(largest_difference < 1e-3, "{largest_difference}");
 }

@@ -67,7 +67,15 @@ fn descriptor_ssl_step_at_the_cpu_defaults() {
         resume: false,
     };
     let device = Device::flex().autodiff();
-    train_descriptor(&spec, &network, volumes.as_mut_slice(), &augment, &device).unwrap();
+    train_descriptor(
+        &spec,
+        &network,
+        network.build(&device),
+        volumes.as_mut_slice(),
+        &augment,
+        &device,
+    )
+    .unwrap();
     let records = read_records(&dir.path().join("metrics.jsonl")).unwrap();
     // The first step pays for allocation warm-up.
     let mut times: Vec<f64> = records[1..].iter().map(|r| r.step_seconds).collect();

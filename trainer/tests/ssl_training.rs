@@ -9,7 +9,8 @@ use screener_trainer::config::{RunConfig, StageTraining};
 use screener_trainer::losses::{ObjectiveConfig, VicregConfig};
 use screener_trainer::metrics_log::read_records;
 use screener_trainer::models::{
-    load_network, BlockMaskConfig, ConditionModelConfig, DescriptorModelConfig, UNet3dConfig,
+    load_network, BlockMaskConfig, ConditionModelConfig, DescriptorModelConfig, Network,
+    UNet3dConfig,
 };
 use screener_trainer::stages::fit::FitSpec;
 use screener_trainer::stages::ssl::{
@@ -126,8 +127,15 @@ fn descriptor_vicreg_training_lowers_the_loss_and_keeps_the_descriptor_model() {
         resume: false,
     };
     let mut volumes: Vec<SslVolume> = (0..3).map(volume).collect();
-    let result =
-        train_descriptor(&spec, &network, volumes.as_mut_slice(), &augment(), &device).unwrap();
+    let result = train_descriptor(
+        &spec,
+        &network,
+        network.build(&device),
+        volumes.as_mut_slice(),
+        &augment(),
+        &device,
+    )
+    .unwrap();
     let (first, last, steps) = first_and_last(dir.path(), 10);
     assert_eq!(steps, 50);
     assert!(last < 0.9 * first, "loss {first:.4} -> {last:.4}");
@@ -164,8 +172,15 @@ fn condition_vicreg_training_with_block_masking_lowers_the_loss() {
         resume: false,
     };
     let mut volumes: Vec<SslVolume> = (0..3).map(volume).collect();
-    let result =
-        train_condition(&spec, &network, volumes.as_mut_slice(), &augment(), &device).unwrap();
+    let result = train_condition(
+        &spec,
+        &network,
+        network.build(&device),
+        volumes.as_mut_slice(),
+        &augment(),
+        &device,
+    )
+    .unwrap();
     let (first, last, steps) = first_and_last(dir.path(), 10);
     assert_eq!(steps, 50);
     assert!(last < 0.9 * first, "loss {first:.4} -> {last:.4}");

@@ -262,6 +262,13 @@ pub struct SslConfig {
     pub augment: AugmentConfig,
     #[serde(deserialize_with = "crate::losses::objective_with_default_kind")]
     pub objective: ObjectiveConfig,
+    /// Start the descriptor model from the network saved at this stem (e.g.
+    /// `runs/x/descriptor/final` of a bundle imported by `screener-export into-run`) instead
+    /// of random weights; the objective's head, which no bundle holds, starts from random
+    /// weights. Empty: random.
+    pub descriptor_init: PathBuf,
+    /// The same for the condition model.
+    pub condition_init: PathBuf,
 }
 
 impl Default for SslConfig {
@@ -271,6 +278,8 @@ impl Default for SslConfig {
             condition_training: StageTraining::cpu(2000, 2, 3e-4, 200),
             augment: AugmentConfig::default(),
             objective: ObjectiveConfig::default(),
+            descriptor_init: PathBuf::new(),
+            condition_init: PathBuf::new(),
         }
     }
 }

@@ -7,9 +7,7 @@
 //! loss = mean per-voxel NLL. `f` and `g` run without autodiff on the compute device; the
 //! noise is drawn from the stage's generator, so the stage resumes exactly.
 
-use std::path::{Path, PathBuf};
-
-use anyhow::Context;
+use std::path::PathBuf;
 
 use burn::tensor::{Device, Tensor, TensorData};
 use rand::Rng;
@@ -17,6 +15,7 @@ use rand_chacha::ChaCha8Rng;
 use screener_core::Dims;
 
 use super::fit::{fit, FitSpec, StepOutput};
+use super::init::starting_network;
 use super::{RunLayout, Stage};
 use crate::augment::standard_normal;
 use crate::config::{DensityKind, TrainConfig};
@@ -24,7 +23,7 @@ use crate::data::loader::image_patch;
 use crate::data::{patches_to_tensor, DatasetIndex, Split, VolumeStore};
 use crate::device::{compute_device, training_device};
 use crate::inference::{load_features, FrozenFeatures};
-use crate::models::{load_network, Network};
+use crate::models::Network;
 
 /// Copies a tensor to `device` as a new leaf, plus `sigma` times standard normal noise.
 fn with_noise<R: Rng>(t: Tensor<5>, sigma: f64, rng: &mut R, device: &Device) -> Tensor<5> {
@@ -65,37 +64,6 @@ pub fn density_batch(
     ))
 }
 
-/// Whether the saved network `stem` lies inside `dir` (both resolved, so `./runs/x` and
-/// `runs/x`, absolute paths and links compare equal).
-fn lies_in(stem: &Path, dir: &Path) -> bool {
-    let folder = stem.parent().and_then(|p| p.canonicalize().ok());
-    match (folder, dir.canonicalize()) {
-        (Some(folder), Ok(dir)) => folder.starts_with(dir),
-        _ => false,
-    }
-}
-
-/// The density network to start from: `init`'s saved weights, or random ones when it is
-/// empty. The saved network must have `network`'s configuration.
-fn initial_model<C: Network>(
-    network: &C,
-    init: &Path,
-    device: &Device,
-) -> anyhow::Result<C::Model> {
-    if init.as_os_str().is_empty() {
-        return Ok(network.build(device));
-    }
-    let (saved, model) = load_network::<C>(init, device)
-        .with_context(|| format!("loading density.init {}", init.display()))?;
-    anyhow::ensure!(
-        serde_json::to_value(&saved)? == serde_json::to_value(network)?,
-        "density.init {} is a network of another configuration ({saved:?}) than this run's \
-         ({network:?})",
-        init.display()
-    );
-    Ok(model)
-}
-
 /// Trains the density model of `config.density` on `model`'s parameters; shared by the
 /// Gaussian and the flow.
 fn train<C: Network>(
@@ -106,12 +74,9 @@ fn train<C: Network>(
     resume: bool,
     nll: impl Fn(&C::Model, Tensor<5>, Tensor<5>) -> Tensor<5>,
 ) -> anyhow::Result<PathBuf> {
-    anyhow::ensure!(
-        !lies_in(&config.density.init, &layout.stage_dir(Stage::Density)),
-        "density.init {} is in this stage's own folder, which training overwrites: copy the \
-         network (with its config.toml) to another folder and start from there",
-        config.density.init.display()
-    );
+    let device = training_device();
+    device.seed(config.run.seed);
+    let model = starting_network(Stage::Density, network, config, layout, &device)?;
     let dir = layout.start_stage(Stage::Density, config)?;
     let index = DatasetIndex::load(layout.cache_dir())?;
     let mut store = VolumeStore::new(
@@ -120,9 +85,6 @@ fn train<C: Network>(
         config.data.max_cached_volumes,
     );
     anyhow::ensure!(!store.is_empty(), "no training volumes in the cache");
-    let device = training_device();
-    device.seed(config.run.seed);
-    let model = initial_model(network, &config.density.init, &device)?;
     let p = config.models.patch;
     let patch = Dims::new(p[0], p[1], p[2]);
     let t = &config.density.training;
@@ -181,56 +143,5 @@ pub fn run(config: &TrainConfig, layout: &RunLayout, resume: bool) -> anyhow::Re
             resume,
             |q, y, c| q.nll(y, c),
         ),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::models::test_util::{device, to_vec};
-    use crate::models::{save_network, GaussianDensityConfig};
-
-    fn small(hidden: usize) -> GaussianDensityConfig {
-        GaussianDensityConfig::new()
-            .with_descriptor_channels(3)
-            .with_condition_channels(2)
-            .with_hidden_channels(hidden)
-    }
-
-    #[test]
-    fn the_density_starts_from_its_init_weights_or_refuses_another_configuration() {
-        let dev = device();
-        let dir = tempfile::tempdir().unwrap();
-        let stem = dir.path().join("final");
-        let saved = small(4).init(&dev);
-        save_network(&small(4), &saved, &stem).unwrap();
-
-        let loaded = initial_model(&small(4), &stem, &dev).unwrap();
-        let weights = |m: &crate::models::GaussianDensity| to_vec(m.mean.hidden.weight.val());
-        assert_eq!(weights(&loaded), weights(&saved));
-        let random = initial_model(&small(4), Path::new(""), &dev).unwrap();
-        assert_ne!(weights(&random), weights(&saved));
-
-        let err = initial_model(&small(5), &stem, &dev).unwrap_err();
-        assert!(
-            format!("{err:#}").contains("another configuration"),
-            "{err:#}"
-        );
-        let err = initial_model(&small(4), &dir.path().join("absent"), &dev).unwrap_err();
-        assert!(format!("{err:#}").contains("density.init"), "{err:#}");
-    }
-
-    #[test]
-    fn a_start_inside_the_stage_folder_is_recognised_however_it_is_written() {
-        let tmp = tempfile::tempdir().unwrap();
-        let stage = tmp.path().join("run/density");
-        std::fs::create_dir_all(stage.join("checkpoints/step-1")).unwrap();
-        std::fs::create_dir_all(tmp.path().join("elsewhere")).unwrap();
-        assert!(lies_in(&stage.join("final"), &stage));
-        assert!(lies_in(&stage.join("checkpoints/step-1/model"), &stage));
-        let dotted = tmp.path().join("run/./density/../density/final");
-        assert!(lies_in(&dotted, &tmp.path().join("run/density")));
-        assert!(!lies_in(&tmp.path().join("elsewhere/final"), &stage));
-        assert!(!lies_in(Path::new(""), &stage));
     }
 }

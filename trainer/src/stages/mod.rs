@@ -15,13 +15,14 @@ pub mod distil;
 pub mod evaluate;
 pub mod finetune;
 pub mod fit;
+pub mod init;
 pub mod prepare;
 pub mod progress;
 pub mod ssl;
 
 use std::path::{Path, PathBuf};
 
-use crate::config::TrainConfig;
+use crate::config::{StageTraining, TrainConfig};
 
 /// A stage that trains a network.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,6 +42,38 @@ impl Stage {
             Stage::Density => "density",
             Stage::Distil => "distil",
             Stage::Finetune => "finetune",
+        }
+    }
+
+    /// The stage's training settings in `config`.
+    pub fn training(self, config: &TrainConfig) -> &StageTraining {
+        match self {
+            Stage::Descriptor => &config.ssl.descriptor_training,
+            Stage::Condition => &config.ssl.condition_training,
+            Stage::Density => &config.density.training,
+            Stage::Distil => &config.distil.training,
+            Stage::Finetune => &config.finetune.training,
+        }
+    }
+
+    /// The saved network the stage starts from (`init::starting_network`); empty for random
+    /// weights and for the stages that cannot start from one.
+    pub fn init(self, config: &TrainConfig) -> &Path {
+        match self {
+            Stage::Descriptor => &config.ssl.descriptor_init,
+            Stage::Condition => &config.ssl.condition_init,
+            Stage::Density => &config.density.init,
+            Stage::Distil | Stage::Finetune => Path::new(""),
+        }
+    }
+
+    /// The config key of `init`, for messages.
+    pub fn init_key(self) -> &'static str {
+        match self {
+            Stage::Descriptor => "ssl.descriptor_init",
+            Stage::Condition => "ssl.condition_init",
+            Stage::Density => "density.init",
+            Stage::Distil | Stage::Finetune => "(none)",
         }
     }
 

@@ -25,16 +25,18 @@ use screener_core::{Mask, Volume};
 pub use batch::{PositiveGather, SslBatch};
 pub use network::{
     ConditionSsl, ConditionSslConfig, DescriptorSsl, DescriptorSslConfig, SslNetwork,
+    SslNetworkConfig,
 };
 
 use super::fit::{fit, FitResult, FitSpec, StepOutput};
+use super::init::starting_network;
 use super::{RunLayout, Stage};
 use crate::augment::{sample_crop_pair, AugmentConfig, AugmentError, CropPair};
 use crate::config::TrainConfig;
 use crate::data::{DatasetIndex, Split, VolumeStore};
 use crate::device::training_device;
 use crate::losses::ObjectiveConfig;
-use crate::models::{save_network, BlockMaskConfig, Network};
+use crate::models::{save_network, BlockMaskConfig};
 
 /// Volumes that crop pairs are drawn from.
 pub trait CropSource {
@@ -165,48 +167,47 @@ pub fn ssl_step<N: SslNetwork>(
     })
 }
 
-/// Trains an SSL network with `fit`: `spec.training.batch_size` crop pairs per step.
+/// Trains an SSL network with `fit` from `start`, with its config's objective and masking:
+/// `spec.training.batch_size` crop pairs per step.
 pub fn train_ssl<C, S>(
     spec: &FitSpec,
     network: &C,
-    objective: &ObjectiveConfig,
-    masking: Option<&BlockMaskConfig>,
+    start: C::Model,
     source: &mut S,
     augment: &AugmentConfig,
     device: &Device,
 ) -> anyhow::Result<FitResult<C::Model>>
 where
-    C: Network,
+    C: SslNetworkConfig,
     C::Model: SslNetwork,
     S: CropSource + ?Sized,
 {
     augment.validate().map_err(anyhow::Error::msg)?;
     let pairs = spec.training.batch_size;
-    let model = network.build(device);
-    fit(spec, network, model, |net, rng, _| {
+    fit(spec, network, start, |net, rng, _| {
         let crop_pairs = draw_crop_pairs(source, augment, pairs, rng)?;
-        ssl_step(net, &crop_pairs, objective, masking, rng, device)
+        ssl_step(
+            net,
+            &crop_pairs,
+            network.objective(),
+            network.masking(),
+            rng,
+            device,
+        )
     })
 }
 
-/// Trains the descriptor model on `source`; its final network (the descriptor model alone)
-/// is written to `<spec.dir>/final`.
+/// Trains the descriptor model on `source` from `start`; its final network (the descriptor
+/// model alone) is written to `<spec.dir>/final`.
 pub fn train_descriptor<S: CropSource + ?Sized>(
     spec: &FitSpec,
     network: &DescriptorSslConfig,
+    start: DescriptorSsl,
     source: &mut S,
     augment: &AugmentConfig,
     device: &Device,
 ) -> anyhow::Result<FitResult<DescriptorSsl>> {
-    let result = train_ssl(
-        spec,
-        network,
-        &network.objective,
-        None,
-        source,
-        augment,
-        device,
-    )?;
+    let result = train_ssl(spec, network, start, source, augment, device)?;
     save_network(
         &network.descriptor,
         &result.model.descriptor.valid(),
@@ -215,24 +216,17 @@ pub fn train_descriptor<S: CropSource + ?Sized>(
     Ok(result)
 }
 
-/// Trains the condition model with block masking on `source`; its final network (the
-/// condition model alone) is written to `<spec.dir>/final`.
+/// Trains the condition model with block masking on `source` from `start`; its final
+/// network (the condition model alone) is written to `<spec.dir>/final`.
 pub fn train_condition<S: CropSource + ?Sized>(
     spec: &FitSpec,
     network: &ConditionSslConfig,
+    start: ConditionSsl,
     source: &mut S,
     augment: &AugmentConfig,
     device: &Device,
 ) -> anyhow::Result<FitResult<ConditionSsl>> {
-    let result = train_ssl(
-        spec,
-        network,
-        &network.objective,
-        Some(&network.masking),
-        source,
-        augment,
-        device,
-    )?;
+    let result = train_ssl(spec, network, start, source, augment, device)?;
     save_network(
         &network.condition,
         &result.model.condition.valid(),
@@ -253,18 +247,28 @@ fn training_volumes(config: &TrainConfig, layout: &RunLayout) -> anyhow::Result<
 }
 
 /// `train-descriptor` on the cached training volumes with `[ssl]`'s augmentations and
-/// objective; returns the final network's stem.
+/// objective, from `ssl.descriptor_init` if set; returns the final network's stem.
 pub fn run_descriptor(
     config: &TrainConfig,
     layout: &RunLayout,
     resume: bool,
 ) -> anyhow::Result<PathBuf> {
     let settings = &config.ssl;
-    let dir = layout.start_stage(Stage::Descriptor, config)?;
-    let mut store = training_volumes(config, layout)?;
     let device = training_device();
     device.seed(config.run.seed);
     let network = DescriptorSslConfig::new(config.models.descriptor(), &settings.objective);
+    let start = DescriptorSsl {
+        descriptor: starting_network(
+            Stage::Descriptor,
+            &network.descriptor,
+            config,
+            layout,
+            &device,
+        )?,
+        head: network.objective.init(&device),
+    };
+    let dir = layout.start_stage(Stage::Descriptor, config)?;
+    let mut store = training_volumes(config, layout)?;
     let spec = FitSpec {
         name: Stage::Descriptor.name(),
         dir: &dir,
@@ -273,20 +277,26 @@ pub fn run_descriptor(
         seed: config.run.seed ^ Stage::Descriptor.seed_offset(),
         resume,
     };
-    let result = train_descriptor(&spec, &network, &mut store, &settings.augment, &device)?;
+    let result = train_descriptor(
+        &spec,
+        &network,
+        start,
+        &mut store,
+        &settings.augment,
+        &device,
+    )?;
     Ok(result.final_stem)
 }
 
 /// `train-condition` on the cached training volumes with `[ssl]`'s augmentations, objective
-/// and `[models]`' block masking; returns the final network's stem.
+/// and `[models]`' block masking, from `ssl.condition_init` if set; returns the final
+/// network's stem.
 pub fn run_condition(
     config: &TrainConfig,
     layout: &RunLayout,
     resume: bool,
 ) -> anyhow::Result<PathBuf> {
     let settings = &config.ssl;
-    let dir = layout.start_stage(Stage::Condition, config)?;
-    let mut store = training_volumes(config, layout)?;
     let device = training_device();
     device.seed(config.run.seed ^ Stage::Condition.seed_offset());
     let network = ConditionSslConfig::new(
@@ -294,6 +304,18 @@ pub fn run_condition(
         &settings.objective,
         config.models.block_mask(),
     );
+    let start = ConditionSsl {
+        condition: starting_network(
+            Stage::Condition,
+            &network.condition,
+            config,
+            layout,
+            &device,
+        )?,
+        head: network.objective.init(&device),
+    };
+    let dir = layout.start_stage(Stage::Condition, config)?;
+    let mut store = training_volumes(config, layout)?;
     let spec = FitSpec {
         name: Stage::Condition.name(),
         dir: &dir,
@@ -302,6 +324,13 @@ pub fn run_condition(
         seed: config.run.seed ^ Stage::Condition.seed_offset(),
         resume,
     };
-    let result = train_condition(&spec, &network, &mut store, &settings.augment, &device)?;
+    let result = train_condition(
+        &spec,
+        &network,
+        start,
+        &mut store,
+        &settings.augment,
+        &device,
+    )?;
     Ok(result.final_stem)
 }

@@ -57,6 +57,31 @@ impl SslNetwork for ConditionSsl {
     }
 }
 
+/// The config of an SSL network: what its stage trains it with.
+pub trait SslNetworkConfig: Network {
+    fn objective(&self) -> &ObjectiveConfig;
+    /// The block masking of its inputs (the condition model only).
+    fn masking(&self) -> Option<&BlockMaskConfig>;
+}
+
+impl SslNetworkConfig for DescriptorSslConfig {
+    fn objective(&self) -> &ObjectiveConfig {
+        &self.objective
+    }
+    fn masking(&self) -> Option<&BlockMaskConfig> {
+        None
+    }
+}
+
+impl SslNetworkConfig for ConditionSslConfig {
+    fn objective(&self) -> &ObjectiveConfig {
+        &self.objective
+    }
+    fn masking(&self) -> Option<&BlockMaskConfig> {
+        Some(&self.masking)
+    }
+}
+
 /// Descriptor model `f` plus objective head. The objective's input width is taken from the
 /// descriptor's output channels.
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -1,0 +1,135 @@
+//! Starting a stage from a saved network instead of random weights (`ssl.descriptor_init`,
+//! `ssl.condition_init`, `density.init`): to train further the networks of an earlier run or
+//! of a bundle imported by `screener-export into-run`.
+
+use std::path::Path;
+
+use anyhow::Context;
+use burn::tensor::Device;
+
+use super::{RunLayout, Stage};
+use crate::config::TrainConfig;
+use crate::models::{load_network, Network};
+
+/// The network `stage` starts from: the one saved at its init stem, which must have
+/// `network`'s configuration, or random weights when the stem is empty. Call it before the
+/// stage's folder is written: a start inside that folder is refused, since training
+/// overwrites it (and the `config.toml` that records how the start was trained).
+pub fn starting_network<C: Network>(
+    stage: Stage,
+    network: &C,
+    config: &TrainConfig,
+    layout: &RunLayout,
+    device: &Device,
+) -> anyhow::Result<C::Model> {
+    let init = stage.init(config);
+    anyhow::ensure!(
+        !lies_in(init, &layout.stage_dir(stage)),
+        "{} {} is in this stage's own folder, which training overwrites: copy the network \
+         (with its config.toml) to another folder and start from there",
+        stage.init_key(),
+        init.display()
+    );
+    load_start(network, init, stage.init_key(), device)
+}
+
+/// `init`'s saved network (`key` names it in errors), or random weights when it is empty.
+fn load_start<C: Network>(
+    network: &C,
+    init: &Path,
+    key: &str,
+    device: &Device,
+) -> anyhow::Result<C::Model> {
+    if init.as_os_str().is_empty() {
+        return Ok(network.build(device));
+    }
+    let (saved, model) = load_network::<C>(init, device)
+        .with_context(|| format!("loading {key} {}", init.display()))?;
+    anyhow::ensure!(
+        serde_json::to_value(&saved)? == serde_json::to_value(network)?,
+        "{key} {} is a network of another configuration ({saved:?}) than this run's \
+         ({network:?})",
+        init.display()
+    );
+    Ok(model)
+}
+
+/// Whether the saved network `stem` lies inside `dir` (both resolved, so `./runs/x` and
+/// `runs/x`, absolute paths and links compare equal).
+fn lies_in(stem: &Path, dir: &Path) -> bool {
+    let folder = stem.parent().and_then(|p| p.canonicalize().ok());
+    match (folder, dir.canonicalize()) {
+        (Some(folder), Ok(dir)) => folder.starts_with(dir),
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::models::test_util::{device, to_vec};
+    use crate::models::{save_network, GaussianDensityConfig};
+
+    fn small(hidden: usize) -> GaussianDensityConfig {
+        GaussianDensityConfig::new()
+            .with_descriptor_channels(3)
+            .with_condition_channels(2)
+            .with_hidden_channels(hidden)
+    }
+
+    #[test]
+    fn a_stage_starts_from_its_init_weights_or_refuses_another_configuration() {
+        let dev = device();
+        let dir = tempfile::tempdir().unwrap();
+        let stem = dir.path().join("final");
+        let saved = small(4).init(&dev);
+        save_network(&small(4), &saved, &stem).unwrap();
+
+        let loaded = load_start(&small(4), &stem, "density.init", &dev).unwrap();
+        let weights = |m: &crate::models::GaussianDensity| to_vec(m.mean.hidden.weight.val());
+        assert_eq!(weights(&loaded), weights(&saved));
+        let random = load_start(&small(4), Path::new(""), "density.init", &dev).unwrap();
+        assert_ne!(weights(&random), weights(&saved));
+
+        let err = load_start(&small(5), &stem, "density.init", &dev).unwrap_err();
+        assert!(
+            format!("{err:#}").contains("another configuration"),
+            "{err:#}"
+        );
+        let absent = dir.path().join("absent");
+        let err = load_start(&small(4), &absent, "ssl.condition_init", &dev).unwrap_err();
+        assert!(format!("{err:#}").contains("ssl.condition_init"), "{err:#}");
+    }
+
+    #[test]
+    fn a_start_inside_the_stage_folder_is_refused() {
+        let tmp = tempfile::tempdir().unwrap();
+        let run = tmp.path().join("run");
+        let mut config = TrainConfig::default();
+        let layout = RunLayout::new(&run, &config);
+        let stage_dir = layout.stage_dir(Stage::Condition);
+        std::fs::create_dir_all(&stage_dir).unwrap();
+        config.ssl.condition_init = stage_dir.join("final");
+        let network = small(4);
+        let err =
+            starting_network(Stage::Condition, &network, &config, &layout, &device()).unwrap_err();
+        assert!(
+            format!("{err:#}").contains("ssl.condition_init") && err.to_string().contains("own"),
+            "{err:#}"
+        );
+    }
+
+    #[test]
+    fn a_start_inside_the_stage_folder_is_recognised_however_it_is_written() {
+        let tmp = tempfile::tempdir().unwrap();
+        let stage = tmp.path().join("run/density");
+        std::fs::create_dir_all(stage.join("checkpoints/step-1")).unwrap();
+        std::fs::create_dir_all(tmp.path().join("elsewhere")).unwrap();
+        assert!(lies_in(&stage.join("final"), &stage));
+        assert!(lies_in(&stage.join("checkpoints/step-1/model"), &stage));
+        let dotted = tmp.path().join("run/./density/../density/final");
+        assert!(lies_in(&dotted, &tmp.path().join("run/density")));
+        assert!(!lies_in(&tmp.path().join("elsewhere/final"), &stage));
+        assert!(!lies_in(Path::new(""), &stage));
+    }
+}
