@@ -214,19 +214,6 @@ impl ModelBundle {
                 });
             }
         }
-        let statistic = manifest.study_score_statistic();
-        let calibration = &manifest.calibration;
-        if !calibration.normal_scores.is_empty() && calibration.statistic != statistic {
-            return Err(BundleError::Inconsistent {
-                path,
-                reason: format!(
-                    "calibration.statistic is {:?}, but for this bundle's output the engine \
-                     computes {statistic:?}: the threshold was set on another score; calibrate \
-                     again (`screener calibrate`)",
-                    calibration.statistic
-                ),
-            });
-        }
         for (file, expected) in &manifest.files {
             let file_path = safe_join(dir, file).ok_or_else(|| BundleError::Inconsistent {
                 path: path.clone(),
@@ -248,6 +235,27 @@ impl ModelBundle {
             dir: dir.to_owned(),
             manifest,
         })
+    }
+
+    /// Refuses a calibrated bundle whose threshold was set on another study statistic than
+    /// the one the engine computes for its output (e.g. after its density output was
+    /// changed by hand). The node and `screener score` check this; `screener calibrate`,
+    /// which replaces the calibration, does not.
+    pub fn ensure_calibration_current(&self) -> Result<(), BundleError> {
+        let statistic = self.manifest.study_score_statistic();
+        let calibration = &self.manifest.calibration;
+        if !calibration.normal_scores.is_empty() && calibration.statistic != statistic {
+            return Err(BundleError::Inconsistent {
+                path: self.dir.join(MANIFEST_FILE),
+                reason: format!(
+                    "calibration.statistic is {:?}, but for this bundle's output the engine \
+                     computes {statistic:?}: the threshold was set on another score; calibrate \
+                     again (`screener calibrate`)",
+                    calibration.statistic
+                ),
+            });
+        }
+        Ok(())
     }
 
     /// Path of the ONNX file of a network role.
@@ -398,7 +406,11 @@ mod tests {
         let mut m = sample_manifest();
         m.networks.get_mut("distilled").unwrap().outputs[0].name = "excess_nll".into();
         write_manifest(dir.path(), &mut m).unwrap();
-        let e = ModelBundle::open(dir.path()).unwrap_err();
+        // It opens (so that it can be calibrated again), but is not current.
+        let e = ModelBundle::open(dir.path())
+            .unwrap()
+            .ensure_calibration_current()
+            .unwrap_err();
         assert!(matches!(e, BundleError::Inconsistent { .. }), "{e}");
         assert!(
             e.to_string().contains("max_body_mean3_pooled_excess_nll"),
@@ -407,7 +419,8 @@ mod tests {
         // Uncalibrated, the statistic is not yet used.
         m.calibration.normal_scores.clear();
         write_manifest(dir.path(), &mut m).unwrap();
-        ModelBundle::open(dir.path()).unwrap();
+        let bundle = ModelBundle::open(dir.path()).unwrap();
+        bundle.ensure_calibration_current().unwrap();
     }
 
     #[test]

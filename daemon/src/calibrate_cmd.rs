@@ -57,7 +57,7 @@ pub fn run_calibrate(args: CalibrateArgs) -> anyhow::Result<String> {
             .unwrap_or_else(|| EngineOptions::default().threads),
         ..EngineOptions::default()
     };
-    let mut scorer = Scorer::load(&args.model, options)
+    let mut scorer = Scorer::load_to_calibrate(&args.model, options)
         .with_context(|| format!("loading {}", args.model.display()))?;
 
     let mut scans: Vec<ScanSource> = Vec::new();

@@ -86,15 +86,72 @@ fn score_writes_map_mask_seg_overlay_and_summary_for_a_dicom_series() {
     assert_eq!(std::fs::read_dir(out.join("overlay")).unwrap().count(), 20);
 }
 
-#[test]
-fn a_corrupt_bundle_is_refused_naming_the_file() {
-    let work = tempfile::tempdir().unwrap();
-    let bundle = work.path().join("bundle");
+/// A copy of the bundled model in `dir/bundle`.
+fn default_bundle_copy(dir: &Path) -> std::path::PathBuf {
+    let bundle = dir.join("bundle");
     std::fs::create_dir(&bundle).unwrap();
     for entry in std::fs::read_dir(repo().join("models/default")).unwrap() {
         let p = entry.unwrap().path();
         std::fs::copy(&p, bundle.join(p.file_name().unwrap())).unwrap();
     }
+    bundle
+}
+
+#[test]
+fn a_bundle_calibrated_on_another_statistic_is_refused_until_calibrated_again() {
+    let work = tempfile::tempdir().unwrap();
+    let bundle = default_bundle_copy(work.path());
+    let manifest_path = bundle.join("manifest.json");
+    let mut manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&manifest_path).unwrap()).unwrap();
+    manifest["calibration"]["statistic"] = "max_body_mean3_pooled_nll".into();
+    std::fs::write(&manifest_path, manifest.to_string()).unwrap();
+    let series = work.path().join("series");
+    phantom_series(&series);
+    let score = || {
+        screener(&[
+            "score",
+            series.to_str().unwrap(),
+            "--model",
+            bundle.to_str().unwrap(),
+            "--out",
+            work.path().join("out").to_str().unwrap(),
+        ])
+    };
+    let refused = score();
+    assert!(!refused.status.success());
+    let err = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        err.contains("calibration.statistic") && err.contains("screener calibrate"),
+        "{err}"
+    );
+
+    let calibrate = screener(&[
+        "calibrate",
+        "--model",
+        bundle.to_str().unwrap(),
+        "--phantoms",
+        "1",
+        "--phantom-size",
+        "64x64x16",
+    ]);
+    assert!(
+        calibrate.status.success(),
+        "{}",
+        String::from_utf8_lossy(&calibrate.stderr)
+    );
+    let run = score();
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+}
+
+#[test]
+fn a_corrupt_bundle_is_refused_naming_the_file() {
+    let work = tempfile::tempdir().unwrap();
+    let bundle = default_bundle_copy(work.path());
     let onnx = bundle.join("density.onnx");
     let mut bytes = std::fs::read(&onnx).unwrap();
     let n = bytes.len();

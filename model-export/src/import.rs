@@ -217,13 +217,13 @@ impl ImportRecord {
     }
 
     /// The stages of `layout` whose networks are no longer the imported ones (trained again
-    /// or replaced since).
+    /// or replaced since). Records written before the hashes were kept name none.
     pub fn changed_stages(&self, layout: &RunLayout) -> Vec<&'static str> {
         Self::STAGES
             .into_iter()
-            .filter(|&stage| {
-                let now = weights_hash(layout, stage).ok();
-                now.as_ref() != self.weights.get(stage.name())
+            .filter(|&stage| match self.weights.get(stage.name()) {
+                Some(imported) => weights_hash(layout, stage).ok().as_ref() != Some(imported),
+                None => false,
             })
             .map(Stage::name)
             .collect()
@@ -517,6 +517,11 @@ mod tests {
         )
         .unwrap();
         assert_eq!(record.changed_stages(&layout), ["condition"]);
+        let older = ImportRecord {
+            weights: BTreeMap::new(),
+            ..record
+        };
+        assert!(older.changed_stages(&layout).is_empty());
 
         let err = into_run(&bundle, &config, &run).unwrap_err();
         assert!(format!("{err:#}").contains("would overwrite"), "{err:#}");

@@ -249,10 +249,11 @@ fn prepare_train_export_calibrate_and_score_a_dicom_series() {
         .any(|(a, b)| a != b));
 
     // A second run whose stages start from the first run's networks (`*_init`), each for one
-    // step at a vanishing learning rate: it scores as the first run does (random starts would
-    // not), and its provenance counts the steps of both runs.
+    // step at a vanishing learning rate: it scores as the first run does (random starts, from
+    // another seed, would not), and its provenance counts the steps of both runs.
     let continued = work.path().join("run-continued");
     let cache = format!("data.cache_dir={}", s(&run_dir.join("cache")));
+    let seed = "run.seed=8".to_string();
     for (stage, init, training) in [
         (
             "descriptor",
@@ -269,7 +270,7 @@ fn prepare_train_export_calibrate_and_score_a_dicom_series() {
         );
         let mut args = vec![format!("train-{stage}"), "--config".into()];
         args.extend([s(&config_path).into(), "--run".into(), s(&continued).into()]);
-        for set in [&cache, &init, &steps, &lr] {
+        for set in [&cache, &seed, &init, &steps, &lr] {
             args.extend(["--set".to_string(), set.clone()]);
         }
         run(train, &args.iter().map(String::as_str).collect::<Vec<_>>());

@@ -113,9 +113,21 @@ pub struct Scorer {
 }
 
 impl Scorer {
-    /// Verifies the bundle in `dir`, loads ONNX Runtime and opens its networks.
+    /// Verifies the bundle in `dir` (files and calibration), loads ONNX Runtime and opens its
+    /// networks.
     pub fn load(dir: &Path, options: EngineOptions) -> Result<Self, EngineError> {
         let bundle = ModelBundle::open(dir)?;
+        bundle.ensure_calibration_current()?;
+        Self::with_bundle(bundle, options)
+    }
+
+    /// As `load`, for `screener calibrate`: a calibration set on another statistic is what it
+    /// replaces, so it is not refused.
+    pub fn load_to_calibrate(dir: &Path, options: EngineOptions) -> Result<Self, EngineError> {
+        Self::with_bundle(ModelBundle::open(dir)?, options)
+    }
+
+    fn with_bundle(bundle: ModelBundle, options: EngineOptions) -> Result<Self, EngineError> {
         let open = |role: &str, threads: usize| -> Result<Network, EngineError> {
             let spec = &bundle.manifest.networks[role];
             let options = EngineOptions { threads, ..options };

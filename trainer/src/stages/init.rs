@@ -57,7 +57,16 @@ fn load_start<C: Network>(
 /// Whether the saved network `stem` lies inside `dir` (both resolved, so `./runs/x` and
 /// `runs/x`, absolute paths and links compare equal).
 fn lies_in(stem: &Path, dir: &Path) -> bool {
-    let folder = stem.parent().and_then(|p| p.canonicalize().ok());
+    let folder = stem
+        .parent()
+        .map(|p| {
+            if p.as_os_str().is_empty() {
+                Path::new(".")
+            } else {
+                p
+            }
+        })
+        .and_then(|p| p.canonicalize().ok());
     match (folder, dir.canonicalize()) {
         (Some(folder), Ok(dir)) => folder.starts_with(dir),
         _ => false,
