@@ -32,14 +32,9 @@ fn screener(args: &[&str]) -> std::process::Output {
         .unwrap()
 }
 
-#[test]
-fn score_writes_map_mask_seg_overlay_and_summary_for_a_dicom_series() {
-    let work = tempfile::tempdir().unwrap();
-    let series = work.path().join("series");
-    let ct = phantom_series(&series);
-    let out = work.path().join("out");
-    let model = repo().join("models/default");
-    let run = screener(&[
+/// `screener score SERIES --model MODEL --out OUT --threads 2`.
+fn score(series: &Path, model: &Path, out: &Path) -> std::process::Output {
+    screener(&[
         "score",
         series.to_str().unwrap(),
         "--model",
@@ -48,12 +43,25 @@ fn score_writes_map_mask_seg_overlay_and_summary_for_a_dicom_series() {
         out.to_str().unwrap(),
         "--threads",
         "2",
-    ]);
+    ])
+}
+
+fn assert_success(run: &std::process::Output) {
     assert!(
         run.status.success(),
         "{}",
         String::from_utf8_lossy(&run.stderr)
     );
+}
+
+#[test]
+fn score_writes_map_mask_seg_overlay_and_summary_for_a_dicom_series() {
+    let work = tempfile::tempdir().unwrap();
+    let series = work.path().join("series");
+    let ct = phantom_series(&series);
+    let out = work.path().join("out");
+    let model = repo().join("models/default");
+    assert_success(&score(&series, &model, &out));
 
     let summary: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
@@ -108,17 +116,8 @@ fn a_bundle_calibrated_on_another_statistic_is_refused_until_calibrated_again() 
     std::fs::write(&manifest_path, manifest.to_string()).unwrap();
     let series = work.path().join("series");
     phantom_series(&series);
-    let score = || {
-        screener(&[
-            "score",
-            series.to_str().unwrap(),
-            "--model",
-            bundle.to_str().unwrap(),
-            "--out",
-            work.path().join("out").to_str().unwrap(),
-        ])
-    };
-    let refused = score();
+    let out = work.path().join("out");
+    let refused = score(&series, &bundle, &out);
     assert!(!refused.status.success());
     let err = String::from_utf8_lossy(&refused.stderr);
     assert!(
@@ -135,17 +134,8 @@ fn a_bundle_calibrated_on_another_statistic_is_refused_until_calibrated_again() 
         "--phantom-size",
         "64x64x16",
     ]);
-    assert!(
-        calibrate.status.success(),
-        "{}",
-        String::from_utf8_lossy(&calibrate.stderr)
-    );
-    let run = score();
-    assert!(
-        run.status.success(),
-        "{}",
-        String::from_utf8_lossy(&run.stderr)
-    );
+    assert_success(&calibrate);
+    assert_success(&score(&series, &bundle, &out));
 }
 
 #[test]
@@ -159,14 +149,7 @@ fn a_corrupt_bundle_is_refused_naming_the_file() {
     std::fs::write(&onnx, bytes).unwrap();
     let series = work.path().join("series");
     phantom_series(&series);
-    let run = screener(&[
-        "score",
-        series.to_str().unwrap(),
-        "--model",
-        bundle.to_str().unwrap(),
-        "--out",
-        work.path().join("out").to_str().unwrap(),
-    ]);
+    let run = score(&series, &bundle, &work.path().join("out"));
     assert!(!run.status.success());
     let err = String::from_utf8_lossy(&run.stderr);
     assert!(

@@ -246,6 +246,29 @@ fn training_volumes(config: &TrainConfig, layout: &RunLayout) -> anyhow::Result<
     Ok(store)
 }
 
+/// What `train-descriptor` and `train-condition` share once their network and start are
+/// built: the stage folder, the cached training volumes and the fit spec, handed to `train`;
+/// returns the final network's stem.
+fn run_ssl_stage<M>(
+    stage: Stage,
+    config: &TrainConfig,
+    layout: &RunLayout,
+    resume: bool,
+    train: impl FnOnce(&FitSpec, &mut VolumeStore) -> anyhow::Result<FitResult<M>>,
+) -> anyhow::Result<PathBuf> {
+    let dir = layout.start_stage(stage, config)?;
+    let mut store = training_volumes(config, layout)?;
+    let spec = FitSpec {
+        name: stage.name(),
+        dir: &dir,
+        training: stage.training(config),
+        run: &config.run,
+        seed: config.run.seed ^ stage.seed_offset(),
+        resume,
+    };
+    Ok(train(&spec, &mut store)?.final_stem)
+}
+
 /// `train-descriptor` on the cached training volumes with `[ssl]`'s augmentations and
 /// objective, from `ssl.descriptor_init` if set; returns the final network's stem.
 pub fn run_descriptor(
@@ -267,25 +290,9 @@ pub fn run_descriptor(
         )?,
         head: network.objective.init(&device),
     };
-    let dir = layout.start_stage(Stage::Descriptor, config)?;
-    let mut store = training_volumes(config, layout)?;
-    let spec = FitSpec {
-        name: Stage::Descriptor.name(),
-        dir: &dir,
-        training: &config.ssl.descriptor_training,
-        run: &config.run,
-        seed: config.run.seed ^ Stage::Descriptor.seed_offset(),
-        resume,
-    };
-    let result = train_descriptor(
-        &spec,
-        &network,
-        start,
-        &mut store,
-        &settings.augment,
-        &device,
-    )?;
-    Ok(result.final_stem)
+    run_ssl_stage(Stage::Descriptor, config, layout, resume, |spec, store| {
+        train_descriptor(spec, &network, start, store, &settings.augment, &device)
+    })
 }
 
 /// `train-condition` on the cached training volumes with `[ssl]`'s augmentations, objective
@@ -314,23 +321,7 @@ pub fn run_condition(
         )?,
         head: network.objective.init(&device),
     };
-    let dir = layout.start_stage(Stage::Condition, config)?;
-    let mut store = training_volumes(config, layout)?;
-    let spec = FitSpec {
-        name: Stage::Condition.name(),
-        dir: &dir,
-        training: &config.ssl.condition_training,
-        run: &config.run,
-        seed: config.run.seed ^ Stage::Condition.seed_offset(),
-        resume,
-    };
-    let result = train_condition(
-        &spec,
-        &network,
-        start,
-        &mut store,
-        &settings.augment,
-        &device,
-    )?;
-    Ok(result.final_stem)
+    run_ssl_stage(Stage::Condition, config, layout, resume, |spec, store| {
+        train_condition(spec, &network, start, store, &settings.augment, &device)
+    })
 }
