@@ -5,6 +5,9 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::config::DensityKind;
+use crate::stages::ablate;
+
 #[derive(Debug, Parser)]
 #[command(
     name = "screener-train",
@@ -35,6 +38,33 @@ pub struct StageArgs {
     pub overrides: Vec<String>,
 }
 
+/// `ablate`: the stage arguments and the table's columns.
+#[derive(Debug, Clone, Args)]
+pub struct AblateArgs {
+    #[command(flatten)]
+    pub stage: StageArgs,
+    /// Only these density columns (repeatable: `gaussian`, `glow`); all when not given.
+    #[arg(long = "density", value_name = "DENSITY", value_parser = parse_density)]
+    pub densities: Vec<DensityKind>,
+}
+
+impl AblateArgs {
+    /// The columns to fill, in the table's order.
+    pub fn columns(&self) -> Vec<DensityKind> {
+        ablate::DENSITIES
+            .into_iter()
+            .filter(|d| self.densities.is_empty() || self.densities.contains(d))
+            .collect()
+    }
+}
+
+fn parse_density(name: &str) -> Result<DensityKind, String> {
+    ablate::DENSITIES
+        .into_iter()
+        .find(|&d| ablate::density_name(d) == name)
+        .ok_or_else(|| format!("{name:?} is not a density (gaussian, glow)"))
+}
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Index the data roots and phantoms, preprocess every volume once into the cache.
@@ -52,7 +82,7 @@ pub enum Command {
     /// Voxel AUROC and Dice of a trained model on the held-out labelled volumes.
     Evaluate(StageArgs),
     /// The paper's condition ablation: density and evaluation per condition kind.
-    Ablate(StageArgs),
+    Ablate(AblateArgs),
     /// Print the default configuration as TOML.
     DefaultConfig,
     /// Compare the compute device (GPU) with the CPU, op by op; fails on a mismatch.
@@ -69,8 +99,8 @@ impl Command {
             | Command::TrainDensity(a)
             | Command::Distil(a)
             | Command::FineTune(a)
-            | Command::Evaluate(a)
-            | Command::Ablate(a) => a,
+            | Command::Evaluate(a) => a,
+            Command::Ablate(a) => &a.stage,
             Command::DefaultConfig | Command::CheckDevice => return None,
         })
     }
@@ -101,5 +131,38 @@ mod tests {
         assert!(a.resume);
         assert_eq!(a.overrides, ["density.training.steps=3", "run.seed=2"]);
         assert!(Cli::try_parse_from(["screener-train", "fine-tune", "--run", "r"]).is_err());
+    }
+
+    fn ablate_columns(extra: &[&str]) -> Result<Vec<DensityKind>, clap::Error> {
+        let base = [
+            "screener-train",
+            "ablate",
+            "--config",
+            "c.toml",
+            "--run",
+            "r",
+        ];
+        let cli = Cli::try_parse_from(base.iter().chain(extra))?;
+        match cli.command {
+            Command::Ablate(a) => Ok(a.columns()),
+            other => panic!("parsed as {other:?}"),
+        }
+    }
+
+    #[test]
+    fn ablate_fills_the_density_columns_asked_for() {
+        let both = vec![DensityKind::Gaussian, DensityKind::Glow];
+        assert_eq!(ablate_columns(&[]).unwrap(), both);
+        assert_eq!(
+            ablate_columns(&["--density", "gaussian"]).unwrap(),
+            [DensityKind::Gaussian]
+        );
+        // The table's order, whatever the order asked in.
+        assert_eq!(
+            ablate_columns(&["--density", "glow", "--density", "gaussian"]).unwrap(),
+            both
+        );
+        let refused = ablate_columns(&["--density", "flow"]).unwrap_err();
+        assert!(refused.to_string().contains("not a density"), "{refused}");
     }
 }

@@ -84,7 +84,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             println!("{text}");
         }
         Command::Ablate(a) => {
-            let table = stages::ablate::run(&config, &layout, a.resume)?;
+            let table = stages::ablate::run(&config, &layout, &a.columns(), a.stage.resume)?;
             print!("{}", table.to_text());
             let [json, _] = stages::ablate::table_paths(&layout);
             println!("ablation table: {}", json.display());

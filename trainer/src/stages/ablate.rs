@@ -5,7 +5,9 @@
 //! `<run>/ablation/<condition>-<density>/{density,evaluate}`; the table goes to
 //! `ablation/ablation.json` and `ablation/ablation.txt`.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
 
 use serde::{Deserialize, Serialize};
 
@@ -112,10 +114,13 @@ impl AblationTable {
     }
 }
 
-/// Trains and evaluates every cell whose inputs exist; writes and returns the table.
+/// Trains and evaluates every cell of the given density columns whose inputs exist; writes
+/// and returns the table. The other columns keep the cells of the table saved before, if
+/// any, so the columns can be filled one run at a time.
 pub fn run(
     config: &TrainConfig,
     layout: &RunLayout,
+    densities: &[DensityKind],
     resume: bool,
 ) -> anyhow::Result<AblationTable> {
     let descriptor = layout.final_stem(Stage::Descriptor).with_extension("json");
@@ -128,9 +133,11 @@ pub fn run(
         .final_stem(Stage::Condition)
         .with_extension("json")
         .exists();
-    let mut cells = Vec::new();
+    let [json, txt] = table_paths(layout);
+    let mut cells = saved_cells(&json)?;
+    cells.retain(|c| !densities.contains(&c.density));
     for condition in CONDITIONS {
-        for density in DENSITIES {
+        for &density in densities {
             if condition == ConditionKind::MaskingInvariant && !has_condition {
                 eprintln!("ablate: skipping masking_invariant (no condition model)");
                 cells.push(AblationCell {
@@ -161,15 +168,31 @@ pub fn run(
             });
         }
     }
+    let position = |c: &AblationCell| {
+        let row = CONDITIONS.iter().position(|&k| k == c.condition);
+        (row, DENSITIES.iter().position(|&k| k == c.density))
+    };
+    cells.sort_by_key(position);
     let table = AblationTable { cells };
-    let dir = layout.root.join("ablation");
-    std::fs::create_dir_all(&dir)?;
-    std::fs::write(
-        dir.join("ablation.json"),
-        serde_json::to_vec_pretty(&table)?,
-    )?;
-    std::fs::write(dir.join("ablation.txt"), table.to_text())?;
+    std::fs::create_dir_all(layout.root.join("ablation"))?;
+    std::fs::write(&json, serde_json::to_vec_pretty(&table)?)?;
+    std::fs::write(&txt, table.to_text())?;
     Ok(table)
+}
+
+/// The cells of the table saved at `path`; none when there is no table yet.
+fn saved_cells(path: &Path) -> anyhow::Result<Vec<AblationCell>> {
+    if !path.exists() {
+        return Ok(Vec::new());
+    }
+    let table: AblationTable =
+        serde_json::from_slice(&std::fs::read(path)?).with_context(|| {
+            format!(
+                "reading {} (remove it to start the table afresh)",
+                path.display()
+            )
+        })?;
+    Ok(table.cells)
 }
 
 /// Where `run` writes the table.
