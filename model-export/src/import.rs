@@ -201,12 +201,11 @@ pub struct ImportRecord {
 
 impl ImportRecord {
     pub const FILE: &'static str = "imported.json";
-    const STAGES: [Stage; 3] = [Stage::Descriptor, Stage::Condition, Stage::Density];
 
     /// The record of the networks now in `layout`, imported from `bundle`.
     fn of_imported(bundle: &Path, manifest: &Manifest, layout: &RunLayout) -> anyhow::Result<Self> {
         let mut weights = BTreeMap::new();
-        for stage in Self::STAGES {
+        for stage in Stage::MODULAR {
             weights.insert(stage.name().to_string(), weights_hash(layout, stage)?);
         }
         Ok(Self {
@@ -219,7 +218,7 @@ impl ImportRecord {
     /// The stages of `layout` whose networks are no longer the imported ones (trained again
     /// or replaced since). Records written before the hashes were kept name none.
     pub fn changed_stages(&self, layout: &RunLayout) -> Vec<&'static str> {
-        Self::STAGES
+        Stage::MODULAR
             .into_iter()
             .filter(|&stage| match self.weights.get(stage.name()) {
                 Some(imported) => weights_hash(layout, stage).ok().as_ref() != Some(imported),
@@ -332,7 +331,7 @@ pub fn into_run(
     }
     let device = Device::flex();
     let layout = RunLayout::new(run, &config);
-    for stage in [Stage::Descriptor, Stage::Condition, Stage::Density] {
+    for stage in Stage::MODULAR {
         let dir = layout.stage_dir(stage);
         ensure!(
             !dir.exists(),

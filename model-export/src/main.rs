@@ -163,7 +163,7 @@ fn from_run(
     );
     let mut steps = BTreeMap::new();
     let mut notes = String::new();
-    for stage in [Stage::Descriptor, Stage::Condition, Stage::Density] {
+    for stage in Stage::MODULAR {
         let c = stage_config(run, stage)?;
         anyhow::ensure!(
             c.data.preprocess == config.data.preprocess,
@@ -328,7 +328,7 @@ fn main() -> anyhow::Result<()> {
             // first read, so saving first would draw the seeded weights in another order.
             if let Some(dir) = networks {
                 let stem = |stage: Stage| dir.join(stage.name()).join("final");
-                for stage in [Stage::Descriptor, Stage::Condition, Stage::Density] {
+                for stage in Stage::MODULAR {
                     std::fs::create_dir_all(dir.join(stage.name()))?;
                 }
                 save_network(

@@ -76,7 +76,7 @@ fn train<C: Network>(
 ) -> anyhow::Result<PathBuf> {
     let device = training_device();
     device.seed(config.run.seed);
-    let model = starting_network(Stage::Density, network, config, layout, &device)?;
+    let model = starting_network(Stage::Density, network, config, layout, resume, &device)?;
     let dir = layout.start_stage(Stage::Density, config)?;
     let index = DatasetIndex::load(layout.cache_dir())?;
     let mut store = VolumeStore::new(

@@ -8,23 +8,31 @@ use anyhow::Context;
 use burn::tensor::Device;
 
 use super::{RunLayout, Stage};
+use crate::checkpoint::Checkpoints;
 use crate::config::TrainConfig;
 use crate::models::{load_network, Network};
 
 /// The network `stage` starts from: the one saved at its init stem, which must have
 /// `network`'s configuration, or random weights when the stem is empty. Call it before the
 /// stage's folder is written: a start inside that folder is refused, since training
-/// overwrites it (and the `config.toml` that records how the start was trained).
+/// overwrites it (and the `config.toml` that records how the start was trained). A resumed
+/// stage with a checkpoint continues from that, so its start is neither read nor checked
+/// (it may have moved since) and random weights stand in for it.
 pub fn starting_network<C: Network>(
     stage: Stage,
     network: &C,
     config: &TrainConfig,
     layout: &RunLayout,
+    resume: bool,
     device: &Device,
 ) -> anyhow::Result<C::Model> {
+    let stage_dir = layout.stage_dir(stage);
+    if resume && !Checkpoints::new(&stage_dir, 1).list()?.is_empty() {
+        return Ok(network.build(device));
+    }
     let init = stage.init(config);
     anyhow::ensure!(
-        !lies_in(init, &layout.stage_dir(stage)),
+        !lies_in(init, &stage_dir),
         "{} {} is in this stage's own folder, which training overwrites: copy the network \
          (with its config.toml) to another folder and start from there",
         stage.init_key(),
@@ -120,12 +128,47 @@ mod tests {
         std::fs::create_dir_all(&stage_dir).unwrap();
         config.ssl.condition_init = stage_dir.join("final");
         let network = small(4);
-        let err =
-            starting_network(Stage::Condition, &network, &config, &layout, &device()).unwrap_err();
+        let err = starting_network(
+            Stage::Condition,
+            &network,
+            &config,
+            &layout,
+            false,
+            &device(),
+        )
+        .unwrap_err();
         assert!(
             format!("{err:#}").contains("ssl.condition_init") && err.to_string().contains("own"),
             "{err:#}"
         );
+    }
+
+    #[test]
+    fn a_resumed_stage_with_a_checkpoint_does_not_read_its_start() {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut config = TrainConfig::default();
+        let layout = RunLayout::new(&tmp.path().join("run"), &config);
+        config.density.init = tmp.path().join("moved/final");
+        let start = |resume| {
+            starting_network(
+                Stage::Density,
+                &small(4),
+                &config,
+                &layout,
+                resume,
+                &device(),
+            )
+        };
+        let err = start(true).unwrap_err();
+        assert!(format!("{err:#}").contains("density.init"), "{err:#}");
+        let step = layout
+            .stage_dir(Stage::Density)
+            .join("checkpoints/step-00000005");
+        std::fs::create_dir_all(&step).unwrap();
+        std::fs::write(step.join("state.json"), "{}").unwrap();
+        start(true).unwrap();
+        let err = start(false).unwrap_err();
+        assert!(format!("{err:#}").contains("density.init"), "{err:#}");
     }
 
     #[test]

@@ -35,6 +35,9 @@ pub enum Stage {
 }
 
 impl Stage {
+    /// The stages whose networks make the modular model (and its bundle), in training order.
+    pub const MODULAR: [Stage; 3] = [Stage::Descriptor, Stage::Condition, Stage::Density];
+
     pub fn name(self) -> &'static str {
         match self {
             Stage::Descriptor => "descriptor",
