@@ -119,7 +119,7 @@ fn ablation_trains_and_evaluates_every_cell_of_the_paper_table() {
     let dir = tempfile::tempdir().unwrap();
     let config = common::ci_config();
     let layout = common::prepared_run(&config, dir.path());
-    // One column per run: the second keeps the first's cells.
+    // One column per run: the second keeps the first's cells that are still current.
     let gaussian = stages::ablate::run(&config, &layout, &[DensityKind::Gaussian], false).unwrap();
     assert!(gaussian
         .cell(ConditionKind::None, DensityKind::Glow)
@@ -131,11 +131,36 @@ fn ablation_trains_and_evaluates_every_cell_of_the_paper_table() {
             .all(|row| row.trim_end().ends_with(" -")),
         "the glow column is empty: {text}"
     );
-    let table = stages::ablate::run(&config, &layout, &[DensityKind::Glow], false).unwrap();
+    let [json, txt] = stages::ablate::table_paths(&layout);
+    // Mark a kept cell (a retrained one would lose the mark), and make another stale.
+    let mut saved: AblationTable = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    let marked = saved
+        .cells
+        .iter_mut()
+        .find(|c| c.condition == ConditionKind::Sincos)
+        .unwrap();
+    marked.evaluation.as_mut().unwrap().voxel_auroc.auroc = 0.123;
+    std::fs::write(&json, serde_json::to_vec(&saved).unwrap()).unwrap();
+    let stale = layout.variant("none-gaussian").stage_dir(Stage::Density);
+    let mut other = config.clone();
+    other.run.seed += 1;
+    std::fs::write(stale.join("config.toml"), other.to_toml()).unwrap();
+
+    let glow = stages::ablate::run(&config, &layout, &[DensityKind::Glow], false).unwrap();
+    let kept = glow
+        .cell(ConditionKind::Sincos, DensityKind::Gaussian)
+        .unwrap();
+    assert_eq!(kept.evaluation.as_ref().unwrap().voxel_auroc.auroc, 0.123);
     assert_eq!(
-        table.cell(ConditionKind::Sincos, DensityKind::Gaussian),
-        gaussian.cell(ConditionKind::Sincos, DensityKind::Gaussian)
+        glow.cell(ConditionKind::MaskingInvariant, DensityKind::Gaussian),
+        gaussian.cell(ConditionKind::MaskingInvariant, DensityKind::Gaussian)
     );
+    assert!(glow
+        .cell(ConditionKind::None, DensityKind::Gaussian)
+        .is_none());
+    assert_eq!(glow.cells.len(), 5);
+
+    let table = stages::ablate::run(&config, &layout, &DENSITIES, false).unwrap();
     assert_eq!(table.cells.len(), CONDITIONS.len() * DENSITIES.len());
     for condition in CONDITIONS {
         for density in DENSITIES {
@@ -151,7 +176,6 @@ fn ablation_trains_and_evaluates_every_cell_of_the_paper_table() {
         text.contains("masking_invariant") && text.contains("glow"),
         "{text}"
     );
-    let [json, txt] = stages::ablate::table_paths(&layout);
     let saved: AblationTable = serde_json::from_slice(&std::fs::read(json).unwrap()).unwrap();
     assert_eq!(saved, table);
     assert_eq!(std::fs::read_to_string(txt).unwrap(), text);

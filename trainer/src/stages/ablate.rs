@@ -114,9 +114,33 @@ impl AblationTable {
     }
 }
 
+/// The configuration a cell trains and evaluates with: the run's, with the cell's condition
+/// and density, trained from random weights and scored by the NLL.
+fn cell_config(
+    config: &TrainConfig,
+    condition: ConditionKind,
+    density: DensityKind,
+) -> TrainConfig {
+    let mut variant = config.clone();
+    variant.density.condition = condition;
+    variant.density.model = density;
+    // A start saved for the run's own density has another configuration than most cells.
+    variant.density.init = PathBuf::new();
+    variant.evaluate.model = EvaluatedModel::Modular;
+    // METHOD.md's table: every cell reports the NLL, which a flow also has.
+    variant.evaluate.density_score = GaussianScore::Nll;
+    variant
+}
+
+fn cell_name(condition: ConditionKind, density: DensityKind) -> String {
+    format!("{}-{}", condition_name(condition), density_name(density))
+}
+
 /// Trains and evaluates every cell of the given density columns whose inputs exist; writes
-/// and returns the table. The other columns keep the cells of the table saved before, if
-/// any, so the columns can be filled one run at a time.
+/// and returns the table. The other columns keep the cells of the table saved before whose
+/// density was trained with the configuration this run would give it, so the columns can be
+/// filled one run at a time; the others are dropped, with a line on stderr. (Whether the
+/// descriptor or condition model changed since is not checked.)
 pub fn run(
     config: &TrainConfig,
     layout: &RunLayout,
@@ -135,9 +159,9 @@ pub fn run(
         .exists();
     let [json, txt] = table_paths(layout);
     let mut cells = saved_cells(&json)?;
-    cells.retain(|c| !densities.contains(&c.density));
+    cells.retain(|c| !densities.contains(&c.density) && still_current(c, config, layout));
     for condition in CONDITIONS {
-        for &density in densities {
+        for density in DENSITIES.into_iter().filter(|d| densities.contains(d)) {
             if condition == ConditionKind::MaskingInvariant && !has_condition {
                 eprintln!("ablate: skipping masking_invariant (no condition model)");
                 cells.push(AblationCell {
@@ -148,13 +172,8 @@ pub fn run(
                 });
                 continue;
             }
-            let mut variant = config.clone();
-            variant.density.condition = condition;
-            variant.density.model = density;
-            variant.evaluate.model = EvaluatedModel::Modular;
-            // METHOD.md's table: every cell reports the NLL, which a flow also has.
-            variant.evaluate.density_score = GaussianScore::Nll;
-            let name = format!("{}-{}", condition_name(condition), density_name(density));
+            let variant = cell_config(config, condition, density);
+            let name = cell_name(condition, density);
             eprintln!("ablate: {name}");
             let cell_layout = layout.variant(&name);
             density::run(&variant, &cell_layout, resume)?;
@@ -193,6 +212,23 @@ fn saved_cells(path: &Path) -> anyhow::Result<Vec<AblationCell>> {
             )
         })?;
     Ok(table.cells)
+}
+
+/// Whether a saved cell's density was trained with the configuration this run gives the cell
+/// (its `config.toml`); says so on stderr when not.
+fn still_current(cell: &AblationCell, config: &TrainConfig, layout: &RunLayout) -> bool {
+    let name = cell_name(cell.condition, cell.density);
+    let recorded = layout
+        .variant(&name)
+        .stage_dir(Stage::Density)
+        .join("config.toml");
+    let current = cell.evaluation.is_some()
+        && TrainConfig::load(&recorded)
+            .is_ok_and(|c| c == cell_config(config, cell.condition, cell.density));
+    if !current {
+        eprintln!("ablate: dropping the saved {name} cell: not trained with this configuration");
+    }
+    current
 }
 
 /// Where `run` writes the table.

@@ -16,8 +16,9 @@ use crate::models::{load_network, Network};
 /// `network`'s configuration, or random weights when the stem is empty. Call it before the
 /// stage's folder is written: a start inside that folder is refused, since training
 /// overwrites it (and the `config.toml` that records how the start was trained). A resumed
-/// stage with a checkpoint continues from that, so its start is neither read nor checked
-/// (it may have moved since) and random weights stand in for it.
+/// stage with a checkpoint continues from that, so its start is not read (it may have moved
+/// since) and random weights stand in for it; the start must still be the one the stage's
+/// `config.toml` records, which the bundle's provenance follows.
 pub fn starting_network<C: Network>(
     stage: Stage,
     network: &C,
@@ -27,10 +28,23 @@ pub fn starting_network<C: Network>(
     device: &Device,
 ) -> anyhow::Result<C::Model> {
     let stage_dir = layout.stage_dir(stage);
+    let init = stage.init(config);
+    // `Checkpoints` only lists here; the keep count matters when saving.
     if resume && !Checkpoints::new(&stage_dir, 1).list()?.is_empty() {
+        let recorded = stage_dir.join("config.toml");
+        let started = TrainConfig::load(&recorded)
+            .with_context(|| format!("reading {} to resume", recorded.display()))?;
+        anyhow::ensure!(
+            stage.init(&started) == init,
+            "{} {:?} is not the start the checkpoints in {} were trained from ({:?}): resume \
+             with that start, or train the stage again without --resume",
+            stage.init_key(),
+            init,
+            stage_dir.display(),
+            stage.init(&started)
+        );
         return Ok(network.build(device));
     }
-    let init = stage.init(config);
     anyhow::ensure!(
         !lies_in(init, &stage_dir),
         "{} {} is in this stage's own folder, which training overwrites: copy the network \
@@ -166,9 +180,17 @@ mod tests {
             .join("checkpoints/step-00000005");
         std::fs::create_dir_all(&step).unwrap();
         std::fs::write(step.join("state.json"), "{}").unwrap();
+        layout.start_stage(Stage::Density, &config).unwrap();
         start(true).unwrap();
         let err = start(false).unwrap_err();
         assert!(format!("{err:#}").contains("density.init"), "{err:#}");
+
+        // Resuming with another start than the checkpoints were trained from is refused.
+        let mut other = config.clone();
+        other.density.init = tmp.path().join("other/final");
+        let err = starting_network(Stage::Density, &small(4), &other, &layout, true, &device())
+            .unwrap_err();
+        assert!(err.to_string().contains("not the start"), "{err:#}");
     }
 
     #[test]
