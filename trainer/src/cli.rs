@@ -62,7 +62,10 @@ fn parse_density(name: &str) -> Result<DensityKind, String> {
     ablate::DENSITIES
         .into_iter()
         .find(|&d| ablate::density_name(d) == name)
-        .ok_or_else(|| format!("{name:?} is not a density (gaussian, glow)"))
+        .ok_or_else(|| {
+            let names: Vec<_> = ablate::DENSITIES.map(ablate::density_name).into();
+            format!("{name:?} is not a density ({})", names.join(", "))
+        })
 }
 
 #[derive(Debug, Subcommand)]

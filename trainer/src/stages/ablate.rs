@@ -193,7 +193,7 @@ pub fn run(
     };
     cells.sort_by_key(position);
     let table = AblationTable { cells };
-    std::fs::create_dir_all(layout.root.join("ablation"))?;
+    std::fs::create_dir_all(json.parent().expect("table_paths are in a folder"))?;
     std::fs::write(&json, serde_json::to_vec_pretty(&table)?)?;
     std::fs::write(&txt, table.to_text())?;
     Ok(table)
@@ -218,12 +218,10 @@ fn saved_cells(path: &Path) -> anyhow::Result<Vec<AblationCell>> {
 /// (its `config.toml`); says so on stderr when not.
 fn still_current(cell: &AblationCell, config: &TrainConfig, layout: &RunLayout) -> bool {
     let name = cell_name(cell.condition, cell.density);
-    let recorded = layout
-        .variant(&name)
-        .stage_dir(Stage::Density)
-        .join("config.toml");
     let current = cell.evaluation.is_some()
-        && TrainConfig::load(&recorded)
+        && layout
+            .variant(&name)
+            .stage_config(Stage::Density)
             .is_ok_and(|c| c == cell_config(config, cell.condition, cell.density));
     if !current {
         eprintln!("ablate: dropping the saved {name} cell: not trained with this configuration");

@@ -31,9 +31,7 @@ pub fn starting_network<C: Network>(
     let init = stage.init(config);
     // `Checkpoints` only lists here; the keep count matters when saving.
     if resume && !Checkpoints::new(&stage_dir, 1).list()?.is_empty() {
-        let recorded = stage_dir.join("config.toml");
-        let started = TrainConfig::load(&recorded)
-            .with_context(|| format!("reading {} to resume", recorded.display()))?;
+        let started = layout.stage_config(stage).context("resuming")?;
         anyhow::ensure!(
             stage.init(&started) == init,
             "{} {:?} is not the start the checkpoints in {} were trained from ({:?}): resume \

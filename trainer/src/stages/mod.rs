@@ -22,6 +22,8 @@ pub mod ssl;
 
 use std::path::{Path, PathBuf};
 
+use anyhow::Context;
+
 use crate::config::{StageTraining, TrainConfig};
 
 /// A stage that trains a network.
@@ -148,7 +150,16 @@ impl RunLayout {
     pub fn start_stage(&self, stage: Stage, config: &TrainConfig) -> anyhow::Result<PathBuf> {
         let dir = self.stage_dir(stage);
         std::fs::create_dir_all(&dir)?;
-        std::fs::write(dir.join("config.toml"), config.to_toml())?;
+        std::fs::write(dir.join(STAGE_CONFIG), config.to_toml())?;
         Ok(dir)
     }
+
+    /// The config `start_stage` last wrote for `stage`.
+    pub fn stage_config(&self, stage: Stage) -> anyhow::Result<TrainConfig> {
+        let path = self.stage_dir(stage).join(STAGE_CONFIG);
+        TrainConfig::load(&path).with_context(|| format!("reading {}", path.display()))
+    }
 }
+
+/// The file in a stage's folder that records the config it was trained with.
+const STAGE_CONFIG: &str = "config.toml";
