@@ -9,7 +9,7 @@ use crate::models::{
 };
 
 /// Which density model `q(y | c)` to train.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "snake_case")]
 pub enum DensityKind {
     Gaussian,

@@ -19,6 +19,12 @@ use super::{
 pub trait Network: Config {
     type Model: Module;
     fn build(&self, device: &Device) -> Self::Model;
+
+    /// The configuration less the start values that training replaces: two networks with
+    /// equal architectures take each other's weights.
+    fn architecture(&self) -> serde_json::Result<serde_json::Value> {
+        serde_json::to_value(self)
+    }
 }
 
 macro_rules! network {
@@ -34,9 +40,19 @@ macro_rules! network {
 
 network!(UNet3dConfig => UNet3d);
 network!(DescriptorModelConfig => DescriptorModel);
-network!(ConditionModelConfig => ConditionModel);
 network!(GaussianDensityConfig => GaussianDensity);
 network!(ConditionalGlowConfig => ConditionalGlow);
+
+impl Network for ConditionModelConfig {
+    type Model = ConditionModel;
+    fn build(&self, device: &Device) -> ConditionModel {
+        self.init(device)
+    }
+
+    fn architecture(&self) -> serde_json::Result<serde_json::Value> {
+        serde_json::to_value(self.clone().with_mask_token_init(0.0))
+    }
+}
 network!(DistilledUNetConfig => DistilledUNet);
 
 fn with_extension(stem: &Path, ext: &str) -> PathBuf {
