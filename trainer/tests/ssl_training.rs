@@ -1,6 +1,8 @@
 //! The dense SSL stages learn: a few dozen steps on tiny volumes with a tiny UNet lower the
 //! loss, and the stage leaves the model alone as its final network.
 
+use std::path::PathBuf;
+
 use burn::tensor::Device;
 use ndarray::Array3;
 use screener_core::{Geometry, Volume};
@@ -12,7 +14,7 @@ use screener_trainer::models::{
     load_network, BlockMaskConfig, ConditionModelConfig, DescriptorModelConfig, Network,
     UNet3dConfig,
 };
-use screener_trainer::stages::fit::FitSpec;
+use screener_trainer::stages::fit::{FitResult, FitSpec};
 use screener_trainer::stages::ssl::{
     train_condition, train_descriptor, ConditionSslConfig, DescriptorSslConfig, SslVolume,
 };
@@ -81,13 +83,20 @@ fn mean(xs: &[f64]) -> f64 {
     xs.iter().sum::<f64>() / xs.len() as f64
 }
 
-/// Mean loss of the first and of the last `window` steps.
-fn first_and_last(dir: &std::path::Path, window: usize) -> (f64, f64, usize) {
+/// Mean of the first and of the last `window` steps of one logged series (`loss` or a term),
+/// and the number of steps.
+fn first_and_last(dir: &std::path::Path, series: &str, window: usize) -> (f64, f64, usize) {
     let records = read_records(&dir.join("metrics.jsonl")).unwrap();
-    let losses: Vec<f64> = records.iter().map(|r| r.loss).collect();
+    let values: Vec<f64> = records
+        .iter()
+        .map(|r| match series {
+            "loss" => r.loss,
+            term => r.terms[term],
+        })
+        .collect();
     eprintln!(
-        "LOSSES {:?}",
-        losses
+        "{series} {:?}",
+        values
             .iter()
             .map(|l| (l * 1000.0).round() / 1000.0)
             .collect::<Vec<_>>()
@@ -96,93 +105,85 @@ fn first_and_last(dir: &std::path::Path, window: usize) -> (f64, f64, usize) {
         assert!(r.voxels_per_second > 0.0 && r.step_seconds > 0.0);
     }
     (
-        mean(&losses[..window]),
-        mean(&losses[losses.len() - window..]),
+        mean(&values[..window]),
+        mean(&values[values.len() - window..]),
         records.len(),
     )
 }
 
-#[test]
-fn descriptor_vicreg_training_lowers_the_loss_and_keeps_the_descriptor_model() {
-    let dir = tempfile::tempdir().unwrap();
-    let device = Device::flex().autodiff();
-    device.seed(1);
-    let objective = ObjectiveConfig::Vicreg(VicregConfig {
+fn vicreg() -> ObjectiveConfig {
+    ObjectiveConfig::Vicreg(VicregConfig {
         expander_dims: vec![32, 32, 32],
         norm_groups: 4,
         ..VicregConfig::default()
-    });
-    let network = DescriptorSslConfig::new(
-        DescriptorModelConfig::new().with_backbone(backbone()),
-        &objective,
-    );
+    })
+}
+
+/// Runs `train` for 50 steps on three volumes in a fresh folder (device seed `seed`, stage
+/// seed `10 + seed`) and checks that the loss fell by a tenth and the positive pairs came
+/// closer than other pairs; returns the final network's
+/// stem (inside the returned folder) and the device.
+fn fifty_steps_lower_the_loss<M>(
+    name: &'static str,
+    seed: u64,
+    train: impl FnOnce(&FitSpec, &mut [SslVolume], &Device) -> anyhow::Result<FitResult<M>>,
+) -> (tempfile::TempDir, PathBuf, Device) {
+    let dir = tempfile::tempdir().unwrap();
+    let device = Device::flex().autodiff();
+    device.seed(seed);
     let t = training(50);
     let run = run_config();
     let spec = FitSpec {
-        name: "descriptor",
+        name,
         dir: dir.path(),
         training: &t,
         run: &run,
-        seed: 11,
+        seed: 10 + seed,
         resume: false,
     };
     let mut volumes: Vec<SslVolume> = (0..3).map(volume).collect();
-    let result = train_descriptor(
-        &spec,
-        &network,
-        network.build(&device),
-        volumes.as_mut_slice(),
-        &augment(),
-        &device,
-    )
-    .unwrap();
-    let (first, last, steps) = first_and_last(dir.path(), 10);
+    let result = train(&spec, volumes.as_mut_slice(), &device).unwrap();
+    let (first, last, steps) = first_and_last(dir.path(), "loss", 10);
     assert_eq!(steps, 50);
     assert!(last < 0.9 * first, "loss {first:.4} -> {last:.4}");
-    let (cfg, _) = load_network::<DescriptorModelConfig>(&result.final_stem, &device).unwrap();
+    // The network learnt correspondences, not only a spread of its outputs.
+    let (first, last, _) = first_and_last(dir.path(), "positive_distance_ratio", 10);
+    assert!(
+        last < 0.8 * first,
+        "positive distance ratio {first:.4} -> {last:.4}"
+    );
+    (dir, result.final_stem, device)
+}
+
+#[test]
+fn descriptor_vicreg_training_lowers_the_loss_and_keeps_the_descriptor_model() {
+    let network = DescriptorSslConfig::new(
+        DescriptorModelConfig::new().with_backbone(backbone()),
+        &vicreg(),
+    );
+    let (_dir, stem, device) =
+        fifty_steps_lower_the_loss("descriptor", 1, |spec, volumes, device| {
+            let start = network.build(device);
+            train_descriptor(spec, &network, start, volumes, &augment(), device)
+        });
+    let (cfg, _) = load_network::<DescriptorModelConfig>(&stem, &device).unwrap();
     assert_eq!(cfg.backbone.channels, vec![4, 8]);
 }
 
 #[test]
 fn condition_vicreg_training_with_block_masking_lowers_the_loss() {
-    let dir = tempfile::tempdir().unwrap();
-    let device = Device::flex().autodiff();
-    device.seed(2);
-    let objective = ObjectiveConfig::Vicreg(VicregConfig {
-        expander_dims: vec![32, 32, 32],
-        norm_groups: 4,
-        ..VicregConfig::default()
-    });
     let network = ConditionSslConfig::new(
         ConditionModelConfig::new().with_backbone(backbone()),
-        &objective,
+        &vicreg(),
         // A light mask: a 2-level UNet sees too little context to fill in 60 % of the crop.
         BlockMaskConfig::new()
             .with_block([4, 4, 4])
             .with_ratio(0.25),
     );
-    let t = training(50);
-    let run = run_config();
-    let spec = FitSpec {
-        name: "condition",
-        dir: dir.path(),
-        training: &t,
-        run: &run,
-        seed: 12,
-        resume: false,
-    };
-    let mut volumes: Vec<SslVolume> = (0..3).map(volume).collect();
-    let result = train_condition(
-        &spec,
-        &network,
-        network.build(&device),
-        volumes.as_mut_slice(),
-        &augment(),
-        &device,
-    )
-    .unwrap();
-    let (first, last, steps) = first_and_last(dir.path(), 10);
-    assert_eq!(steps, 50);
-    assert!(last < 0.9 * first, "loss {first:.4} -> {last:.4}");
-    load_network::<ConditionModelConfig>(&result.final_stem, &device).unwrap();
+    let (_dir, stem, device) =
+        fifty_steps_lower_the_loss("condition", 2, |spec, volumes, device| {
+            let start = network.build(device);
+            train_condition(spec, &network, start, volumes, &augment(), device)
+        });
+    load_network::<ConditionModelConfig>(&stem, &device).unwrap();
 }

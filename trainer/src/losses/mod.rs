@@ -84,6 +84,13 @@ impl SslHead {
     /// # Panics
     /// When the head and `cfg` are of different objectives.
     pub fn objective(&self, y1: Tensor<2>, y2: Tensor<2>, cfg: &ObjectiveConfig) -> ObjectiveTerms {
+        let ratio = ("positive_distance_ratio", positive_distance_ratio(&y1, &y2));
+        let mut out = self.loss_terms(y1, y2, cfg);
+        out.terms.push(ratio);
+        out
+    }
+
+    fn loss_terms(&self, y1: Tensor<2>, y2: Tensor<2>, cfg: &ObjectiveConfig) -> ObjectiveTerms {
         match (self, cfg) {
             (SslHead::Vicreg(expander), ObjectiveConfig::Vicreg(c)) => {
                 let t = vicreg_loss(expander.forward(y1), expander.forward(y2), c);
@@ -109,9 +116,38 @@ impl SslHead {
     }
 }
 
+/// How close positive pairs are against other pairs of the batch, in the network's own
+/// output space: `mean ||y1[n] - y2[n]||^2 / mean ||y1[n] - y2[n + 1]||^2` (rows shifted by
+/// one, wrapping round). About 1 while the network has not learnt correspondences, towards 0
+/// as it does; the objectives' own terms do not show this (VICReg's invariance falls as well
+/// when the embeddings shrink). A diagnostic: no gradient flows through it.
+pub fn positive_distance_ratio(y1: &Tensor<2>, y2: &Tensor<2>) -> Tensor<1> {
+    let [n, _] = y2.dims();
+    let (y1, y2) = (y1.clone().detach(), y2.clone().detach());
+    let others = Tensor::cat(vec![y2.clone().slice([1..n]), y2.clone().slice([0..1])], 0);
+    let positive = (y1.clone() - y2).square().mean();
+    let other = (y1 - others).square().mean();
+    positive / other.clamp_min(1e-12)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_positive_distance_ratio_compares_pairs_with_shifted_pairs() {
+        use crate::models::test_util::{device, to_vec};
+        use burn::tensor::TensorData;
+        let dev = device();
+        let rows = |v: &[f32]| Tensor::<2>::from_data(TensorData::new(v.to_vec(), [3, 1]), &dev);
+        let y1 = rows(&[0.0, 1.0, 3.0]);
+        // Positives 0.5 apart; shifted pairs (0, 1.5), (1, 3.5), (3, 0.5) are 1.5, 2.5, 2.5.
+        let y2 = rows(&[0.5, 1.5, 3.5]);
+        let ratio = to_vec(positive_distance_ratio(&y1, &y2))[0];
+        let expected = 0.25 / ((1.5f32 * 1.5 + 2.5 * 2.5 + 2.5 * 2.5) / 3.0);
+        assert!((ratio - expected).abs() < 1e-6, "{ratio} vs {expected}");
+        assert_eq!(to_vec(positive_distance_ratio(&y1, &y1))[0], 0.0);
+    }
 
     #[test]
     fn objective_is_chosen_by_its_kind_and_rejects_unknown_keys() {
