@@ -124,7 +124,10 @@ impl SslHead {
 pub fn positive_distance_ratio(y1: &Tensor<2>, y2: &Tensor<2>) -> Tensor<1> {
     let [n, _] = y2.dims();
     let (y1, y2) = (y1.clone().detach(), y2.clone().detach());
-    let others = Tensor::cat(vec![y2.clone().slice([1..n]), y2.clone().slice([0..1])], 0);
+    let others = Tensor::cat(
+        vec![y2.clone().narrow(0, 1, n - 1), y2.clone().narrow(0, 0, 1)],
+        0,
+    );
     let positive = (y1.clone() - y2).square().mean();
     let other = (y1 - others).square().mean();
     positive / other.clamp_min(1e-12)
