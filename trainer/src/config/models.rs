@@ -32,7 +32,8 @@ pub struct ModelsConfig {
     pub descriptor_channels: usize,
     /// d_cond. Paper: 32.
     pub condition_channels: usize,
-    /// Block masking of the condition model's input. Paper: p = 0.9, ratio 0.6, 24 x 24 x 16.
+    /// Block masking of the condition model's input. Paper: p = 0.9, ratio 0.6, 24 x 24 x 16,
+    /// a quarter of its crop per axis; the CPU default is a quarter of the CPU crop.
     pub mask_probability: f64,
     pub mask_ratio: f64,
     pub mask_block: [usize; 3],
@@ -61,7 +62,7 @@ impl Default for ModelsConfig {
             condition_channels: 32,
             mask_probability: 0.9,
             mask_ratio: 0.6,
-            mask_block: [24, 24, 16],
+            mask_block: [12, 12, 8],
             mask_token_init: 0.0,
             gaussian_hidden: 64,
             glow_blocks: 8,
