@@ -30,7 +30,8 @@ COMMON=(--config "$CFG" --set "data.roots=[]" --set "data.labelled=[]" --set dat
     --set "data.phantoms.count=${PHANTOMS:-48}"
     --set ssl.descriptor_training.batch_size=8 --set ssl.condition_training.batch_size=8
     --set ssl.augment.positives_per_pair=512 --set "ssl.objective.expander_dims=[1024, 1024, 1024]"
-    --set density.training.batch_size=4 --set evaluate.batch=4)
+    --set density.training.batch_size=4 --set evaluate.batch=4
+    --set "models.mask_block=[12, 12, 8]")  # the CPU default; train-default.toml pins 0.2.0's
 for kv in ${EXTRA_SET:-}; do COMMON+=(--set "$kv"); done
 
 # The device must compute what the CPU computes before any time goes into training on it.
