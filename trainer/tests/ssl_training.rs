@@ -121,8 +121,8 @@ fn vicreg() -> ObjectiveConfig {
 
 /// Runs `train` for 50 steps on three volumes in a fresh folder (device seed `seed`, stage
 /// seed `10 + seed`) and checks that the loss fell by a tenth and the positive pairs came
-/// closer than other pairs; returns the final network's
-/// stem (inside the returned folder) and the device.
+/// closer than other pairs; returns the final network's stem (inside the returned folder)
+/// and the device.
 fn fifty_steps_lower_the_loss<M>(
     name: &'static str,
     seed: u64,

@@ -42,7 +42,9 @@ network!(UNet3dConfig => UNet3d);
 network!(DescriptorModelConfig => DescriptorModel);
 network!(GaussianDensityConfig => GaussianDensity);
 network!(ConditionalGlowConfig => ConditionalGlow);
+network!(DistilledUNetConfig => DistilledUNet);
 
+/// The mask token's start value is not part of the architecture: training replaces it.
 impl Network for ConditionModelConfig {
     type Model = ConditionModel;
     fn build(&self, device: &Device) -> ConditionModel {
@@ -53,7 +55,6 @@ impl Network for ConditionModelConfig {
         serde_json::to_value(self.clone().with_mask_token_init(0.0))
     }
 }
-network!(DistilledUNetConfig => DistilledUNet);
 
 fn with_extension(stem: &Path, ext: &str) -> PathBuf {
     let mut name = stem.as_os_str().to_owned();
